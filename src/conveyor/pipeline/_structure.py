@@ -15,54 +15,22 @@ from typing import Any
 import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
+from conveyor.core.structure import Treedef, flatten, unflatten
 
-Treedef = Any
-
-
-def flatten(x: Any) -> tuple[list[Any], Treedef]:
-    """Split an element into its leaves and a description to rebuild it.
-
-    >>> leaves, treedef = flatten((1, {"b": 2, "a": 3}))
-    >>> leaves, unflatten(treedef, [10, 30, 20])
-    ([1, 3, 2], (10, {'a': 30, 'b': 20}))
-    """
-    if isinstance(x, dict):
-        keys = sorted(x)
-        leaves: list[Any] = []
-        subs = []
-        for k in keys:
-            sub_leaves, sub = flatten(x[k])
-            leaves.extend(sub_leaves)
-            subs.append(sub)
-        return leaves, ("dict", keys, subs)
-    if isinstance(x, tuple | list):
-        leaves = []
-        subs = []
-        for item in x:
-            sub_leaves, sub = flatten(item)
-            leaves.extend(sub_leaves)
-            subs.append(sub)
-        return leaves, ("tuple", type(x), subs)
-    return [x], None
-
-
-def unflatten(treedef: Treedef, leaves: Sequence[Any]) -> Any:
-    """Rebuild an element from :func:`flatten`'s output."""
-    it = iter(leaves)
-    out = _build(treedef, it)
-    return out
-
-
-def _build(treedef: Treedef, it: Any) -> Any:
-    if treedef is None:
-        return next(it)
-    kind, meta, subs = treedef
-    if kind == "dict":
-        return {k: _build(sub, it) for k, sub in zip(meta, subs)}
-    items = [_build(sub, it) for sub in subs]
-    if meta is tuple or meta is list:
-        return meta(items)
-    return meta(*items)  # a namedtuple
+__all__ = [
+    "Treedef",
+    "flatten",
+    "unflatten",
+    "call",
+    "chunk_len",
+    "normalize_chunk",
+    "select",
+    "concat",
+    "rows",
+    "stack",
+    "densify",
+    "readonly",
+]
 
 
 def call(fn: Callable[..., Any], element: Any) -> Any:
@@ -109,13 +77,48 @@ def select(chunk: Any, index: Any) -> Any:
 
 
 def concat(chunks: Sequence[Any]) -> Any:
-    """Join chunks of the same structure along the row axis."""
+    """Join chunks of the same structure along the row axis.
+
+    Leaves whose rows differ in shape or kind between chunks (an image of another size,
+    an object column) join as one object column of rows, so ragged data flows on and is
+    padded or refused only where a batch is made.
+
+    >>> concat([np.zeros((1, 2)), np.ones((2, 3))]).shape
+    (3,)
+    """
     if len(chunks) == 1:
         return chunks[0]
     flat = [flatten(c) for c in chunks]
     treedef = flat[0][1]
-    leaves = [np.concatenate([f[0][i] for f in flat]) for i in range(len(flat[0][0]))]
+    for _leaves, td in flat[1:]:
+        if td != treedef:
+            raise InvalidArgumentError(
+                "cannot join elements of different structures: "
+                f"{_describe(treedef)} and {_describe(td)}"
+            )
+    leaves = [_concat_leaf([f[0][i] for f in flat]) for i in range(len(flat[0][0]))]
     return unflatten(treedef, leaves)
+
+
+def _describe(treedef: Treedef) -> str:
+    if treedef is None:
+        return "a leaf"
+    kind, meta, subs = treedef
+    if kind == "dict":
+        return "a dict with keys " + repr(list(meta))
+    return f"a {meta.__name__} of {len(subs)}"
+
+
+def _concat_leaf(parts: list[np.ndarray]) -> np.ndarray:
+    first = parts[0]
+    if first.dtype != object and all(
+        p.dtype != object and p.shape[1:] == first.shape[1:] for p in parts[1:]
+    ):
+        return np.concatenate(parts)
+    values: list[Any] = []
+    for p in parts:
+        values.extend(p if p.dtype == object else list(p))
+    return _object_column(values)
 
 
 def rows(chunk: Any) -> list[Any]:
@@ -198,5 +201,18 @@ def densify(chunk: Any, pad: Any) -> Any:
     for i, leaf in enumerate(leaves):
         if leaf.dtype == object and len(leaf) and isinstance(leaf[0], np.ndarray):
             leaf = _stack_leaf(list(leaf), pad, i, "batch")
+        out.append(leaf)
+    return unflatten(treedef, out)
+
+
+def readonly(chunk: Any) -> Any:
+    """The chunk with every array leaf made a read-only view (the data is not copied),
+    so a function cannot change the arrays a source hands out."""
+    leaves, treedef = flatten(chunk)
+    out = []
+    for leaf in leaves:
+        if isinstance(leaf, np.ndarray) and leaf.flags.writeable:
+            leaf = leaf.view()
+            leaf.flags.writeable = False
         out.append(leaf)
     return unflatten(treedef, out)

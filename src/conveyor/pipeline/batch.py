@@ -4,85 +4,146 @@
 last one smaller unless ``drop_remainder``); each batch is one element of the stream
 from then on. Components whose elements differ in shape are padded to the largest —
 with zeros for ``pad=True`` (TensorFlow's ``dynamic_pad``), with ``v`` for ``pad=v`` —
-and refused otherwise. One
-thread cuts, so batches keep the order of their input.
+and refused otherwise, naming the stage. One thread cuts, so batches keep the order of
+their input. When the input fails, the elements gathered so far go out as a short
+batch before the error, even with ``drop_remainder``: nothing valid is lost.
+
+Resuming needs no data in the state: a batch stage's state is where its oldest pending
+row came from (its input's mark before that unit, and how many of its rows were used),
+so a resume re-reads at most one batch's worth of input.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
-from conveyor.core.errors import InvalidArgumentError, OutOfRangeError
+from conveyor.core.errors import InvalidArgumentError
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline._run import Run, StageContext
-from conveyor.pipeline._stage import Endpoint, Stage
+from conveyor.pipeline.stage import (
+    FILES,
+    INFINITE,
+    UNKNOWN,
+    Output,
+    Stage,
+    StageContext,
+    Unit,
+    check_int,
+)
 
-__all__ = ["BatchStage", "UnbatchStage"]
+__all__ = ["BatchStage", "UnbatchStage", "RowBuffer"]
+
+
+class RowBuffer:
+    """Rows waiting to be cut, with where each came from, for a stage that re-cuts its
+    input (``batch``, ``zip``, ``mix``).
+
+    ``rows=True``: units are chunks of rows; else each unit is one element.
+    """
+
+    def __init__(self, rows: bool, mark: Any, skip: int = 0) -> None:
+        self.rows = rows
+        self.parts: deque[list[Any]] = deque()  # [data, before-mark, rows already used]
+        self.count = 0
+        self.last = mark  # the input's mark after the last unit added
+        self.skip = skip  # rows of the next unit to drop (a resume inside a unit)
+        self.ended = False
+
+    def add(self, unit: Unit) -> None:
+        data = unit.data
+        self.last = unit.mark
+        used = 0
+        if self.skip:
+            used = self.skip
+            self.skip = 0
+            if self.rows:
+                data = st.select(data, slice(used, None))
+            else:  # pragma: no cover - whole elements are never split
+                return
+        k = st.chunk_len(data) if self.rows else 1
+        if k:
+            self.parts.append([data, unit.before, used])
+            self.count += k
+
+    def take(self, n: int) -> Any:
+        """The next ``n`` rows (as a chunk) or elements (as a list)."""
+        taken: list[Any] = []
+        need = n
+        while need:
+            part = self.parts[0]
+            data = part[0]
+            k = st.chunk_len(data) if self.rows else 1
+            if k <= need:
+                taken.append(data)
+                self.parts.popleft()
+                need -= k
+            else:
+                taken.append(st.select(data, slice(0, need)))
+                part[0] = st.select(data, slice(need, None))
+                part[2] += need
+                need = 0
+        self.count -= n
+        return st.concat(taken) if self.rows else taken
+
+    def resume(self) -> tuple[Any, int]:
+        """The input mark and rows to skip from which the pending rows come again."""
+        if not self.parts:
+            return self.last, 0
+        _, before, used = self.parts[0]
+        return before, used
 
 
 class BatchStage(Stage):
     """Cuts the stream into batches of ``batch_size`` elements."""
 
     def __init__(self, batch_size: int, drop_remainder: bool, pad: Any) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.batch_size = batch_size
-        self.drop_remainder = drop_remainder
+        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.drop_remainder = bool(drop_remainder)
         # None: refuse ragged batches; otherwise the value to pad with.
         self.pad = None if pad is None or pad is False else (0 if pad is True else pad)
         self.name = f"batch({batch_size})"
 
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        (upstream,) = inputs
-        level = upstream.level
-        if level == "files":
+    def describe(self) -> str:
+        return f"batch({self.batch_size}, drop_remainder={self.drop_remainder}, pad={self.pad!r})"
+
+    def output_level(self, levels: list[Any]) -> Any:
+        (level,) = levels
+        if level == FILES:
             raise InvalidArgumentError("batch cannot follow files(): read() the files first")
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [upstream.channel], out)
-        n = self.batch_size
-        state: dict[str, Any] = {"parts": [], "count": 0, "seq": 0}
+        return level + 1
 
-        def emit(batch: Any) -> None:
-            ctx.put(state["seq"], batch)
-            state["seq"] += 1
+    def cardinality(self, counts: list[int]) -> int:
+        (n,) = counts
+        if n < 0:
+            return n
+        return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
 
-        def cut(final: bool) -> int:
-            made = 0
-            while state["count"] >= n or (final and state["count"] > 0 and not self.drop_remainder):
-                if level == 0:
-                    whole = st.concat(state["parts"])
-                    k = min(n, state["count"])
-                    batch = st.densify(st.select(whole, slice(0, k)), self.pad)
-                    rest = st.select(whole, slice(k, None))
-                    state["parts"] = [rest] if state["count"] > k else []
-                else:
-                    k = min(n, state["count"])
-                    batch = st.stack(state["parts"][:k], pad=self.pad)
-                    state["parts"] = state["parts"][k:]
-                state["count"] -= k
-                emit(batch)
-                made += 1
-            return made
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._rows = ctx.levels[0] == 0
+        self._ctx = ctx
+        self._buffer = RowBuffer(self._rows, ctx.input_marks[0], 0 if state is None else int(state["skip"]))
 
-        def step() -> None:
-            def work() -> tuple[int, int]:
-                try:
-                    _, data = ctx.get()
-                except OutOfRangeError:
-                    made = cut(final=True)
-                    assert ctx.meter is not None
-                    ctx.meter.add(0, made, 0.0, 0.0, 0.0)
-                    raise
-                k = st.chunk_len(data) if level == 0 else 1
-                if k:
-                    state["parts"].append(data)
-                    state["count"] += k
-                return k, cut(final=False)
+    def process(self, unit: Unit, out: Output) -> None:
+        self._buffer.add(unit)
+        while self._buffer.count >= self.batch_size:
+            self._emit(out, self.batch_size)
 
-            ctx.timed(work)
+    def finish(self, out: Output) -> None:
+        buffer = self._buffer
+        if buffer.count and (not self.drop_remainder or self._ctx.failed):
+            self._emit(out, buffer.count)
 
-        ctx.meter = run.add_stage(self.name, out, [step])
-        return Endpoint(out, (level + 1) if level != 0 else 1)
+    def _emit(self, out: Output, n: int) -> None:
+        taken = self._buffer.take(n)
+        try:
+            if self._rows:
+                batch = st.densify(taken, self.pad)
+            else:
+                batch = st.stack(taken, pad=self.pad)
+        except InvalidArgumentError as e:
+            raise InvalidArgumentError(f"{self.name}: {e}") from None
+        before, skip = self._buffer.resume()
+        out.emit(batch, {"skip": skip}, [before])
 
 
 class UnbatchStage(Stage):
@@ -90,30 +151,23 @@ class UnbatchStage(Stage):
 
     name = "unbatch"
 
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        (upstream,) = inputs
-        level = upstream.level
-        if level == "files" or level == 0:
+    def output_level(self, levels: list[Any]) -> Any:
+        (level,) = levels
+        if level == FILES or level == 0:
             raise InvalidArgumentError("unbatch needs batches: use it after batch()")
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [upstream.channel], out)
-        state = {"seq": 0}
+        return level - 1
 
-        def step() -> None:
-            def work() -> tuple[int, int]:
-                _, data = ctx.get()
-                chunk = st.normalize_chunk(data)
-                k = st.chunk_len(chunk)
-                if level == 1:
-                    ctx.put(state["seq"], chunk)
-                    state["seq"] += 1
-                else:
-                    for row in st.rows(chunk):
-                        ctx.put(state["seq"], row)
-                        state["seq"] += 1
-                return 1, k
+    def cardinality(self, counts: list[int]) -> int:
+        return INFINITE if counts[0] == INFINITE else UNKNOWN
 
-            ctx.timed(work)
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._level = ctx.levels[0]
 
-        ctx.meter = run.add_stage(self.name, out, [step])
-        return Endpoint(out, level - 1)
+    def process(self, unit: Unit, out: Output) -> None:
+        chunk = st.normalize_chunk(unit.data)
+        if self._level == 1:
+            out.emit(chunk)
+            return
+        rows = st.rows(chunk)
+        for i, row in enumerate(rows):
+            out.emit_piece(row, last=i == len(rows) - 1)

@@ -1,159 +1,170 @@
-"""Stages that shape the stream without transforming elements: ``take``, ``shard``,
-``interleave``.
+"""Stages that shape the stream without transforming elements: ``take``, ``skip``,
+``shard``, ``enumerate``.
 
-``take(n)`` passes the first ``n`` elements, then closes its output and cancels its input,
-which stops every stage upstream. ``shard(index, count)`` keeps elements ``index,
-index + count, …`` of the stream (sources and file lists shard earlier and cheaper; see
-``Pipeline.shard``). ``interleave`` joins several pipelines into one stream.
+``take(n)`` passes the first ``n`` elements, then ends the stream and cancels its input,
+which stops every stage upstream. ``skip(n)`` drops the first ``n``. ``shard(index,
+count)`` keeps elements ``index, index + count, …`` of the stream (sources and file
+lists shard earlier and cheaper; see ``Pipeline.shard``). ``enumerate`` pairs each
+element with its position. Each keeps its counter in its state.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import InvalidArgumentError, OutOfRangeError
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline._run import Run, StageContext
-from conveyor.pipeline._stage import Endpoint, Stage
+from conveyor.pipeline.stage import (
+    INFINITE,
+    UNKNOWN,
+    EndOfStream,
+    Output,
+    Stage,
+    StageContext,
+    Unit,
+    check_int,
+)
 
-__all__ = ["TakeStage", "ShardStage", "InterleaveStage"]
+__all__ = ["TakeStage", "SkipStage", "ShardStage", "EnumerateStage"]
 
 
-class TakeStage(Stage):
+def _count(level: Any, data: Any) -> int:
+    return st.chunk_len(data) if level == 0 else 1
+
+
+class _CounterStage(Stage):
+    """A one-thread stage with one counter as its state."""
+
+    key = "count"
+
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._ctx = ctx
+        self._level = ctx.levels[0]
+        self._n = self.initial() if state is None else int(state[self.key])
+
+    def initial(self) -> int:
+        return 0
+
+    def state(self) -> dict[str, int]:
+        return {self.key: self._n}
+
+
+class TakeStage(_CounterStage):
     """Passes the first ``count`` elements, then ends the stream."""
 
+    key = "left"
+
     def __init__(self, count: int) -> None:
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InvalidArgumentError(f"take needs a count >= 0, got {count!r}")
-        self.count = count
+        self.count = check_int("take count", count)
         self.name = f"take({count})"
 
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        (upstream,) = inputs
-        level = upstream.level
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [upstream.channel], out)
-        state = {"left": self.count}
+    def initial(self) -> int:
+        return self.count
 
-        def step() -> None:
-            def work() -> tuple[int, int]:
-                if state["left"] == 0:
-                    ctx.cancel_inputs()  # enough: stop everything upstream
-                    raise OutOfRangeError(f"{self.name}: done")
-                seq, data = ctx.get()
-                k = st.chunk_len(data) if level == 0 else 1
-                if level == 0 and k > state["left"]:
-                    data = st.select(data, slice(0, state["left"]))
-                    k = state["left"]
-                state["left"] -= k
-                ctx.put(seq, data)
-                return k, k
+    def cardinality(self, counts: list[int]) -> int:
+        (n,) = counts
+        if n == INFINITE:
+            return self.count
+        return UNKNOWN if n == UNKNOWN else min(n, self.count)
 
-            ctx.timed(work)
-
-        ctx.meter = run.add_stage(self.name, out, [step])
-        return Endpoint(out, level)
+    def process(self, unit: Unit, out: Output) -> None:
+        data = unit.data
+        if self._n == 0:
+            raise EndOfStream
+        k = _count(self._level, data)
+        if self._level == 0 and k > self._n:
+            data = st.select(data, slice(0, self._n))
+            k = self._n
+        self._n -= k
+        out.emit(data, self.state())
+        if self._n == 0:
+            self._ctx._srun.cancel_inputs()  # enough: stop everything upstream
 
 
-class ShardStage(Stage):
+class SkipStage(_CounterStage):
+    """Drops the first ``count`` elements."""
+
+    key = "left"
+
+    def __init__(self, count: int) -> None:
+        self.count = check_int("skip count", count)
+        self.name = f"skip({count})"
+
+    def initial(self) -> int:
+        return self.count
+
+    def cardinality(self, counts: list[int]) -> int:
+        (n,) = counts
+        return n if n < 0 else max(0, n - self.count)
+
+    def process(self, unit: Unit, out: Output) -> None:
+        data = unit.data
+        if self._n:
+            k = _count(self._level, data)
+            if self._level != 0 or k <= self._n:
+                self._n -= k
+                return
+            data = st.select(data, slice(self._n, None))
+            self._n = 0
+        out.emit(data, self.state())
+
+
+class ShardStage(_CounterStage):
     """Keeps every ``count``-th element of the stream, starting at ``index``."""
+
+    key = "pos"
 
     def __init__(self, index: int, count: int) -> None:
         self.index = index
         self.count = count
         self.name = f"shard({index}/{count})"
 
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        (upstream,) = inputs
-        level = upstream.level
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [upstream.channel], out)
-        state = {"pos": 0}
+    def describe(self) -> str:
+        return self.name
 
-        def step() -> None:
-            def work() -> tuple[int, int]:
-                seq, data = ctx.get()
-                if level == 0:
-                    k = st.chunk_len(data)
-                    keep = (state["pos"] + np.arange(k)) % self.count == self.index
-                    state["pos"] += k
-                    kept = st.select(data, keep)
-                    ctx.put(seq, kept)
-                    return k, int(keep.sum())
-                mine = state["pos"] % self.count == self.index
-                state["pos"] += 1
-                if mine:
-                    ctx.put(seq, data)
-                return 1, int(mine)
+    def cardinality(self, counts: list[int]) -> int:
+        (n,) = counts
+        return n if n < 0 else len(range(self.index, n, self.count))
 
-            ctx.timed(work)
-
-        ctx.meter = run.add_stage(self.name, out, [step])
-        return Endpoint(out, level)
+    def process(self, unit: Unit, out: Output) -> None:
+        data = unit.data
+        if self._level == 0:
+            k = st.chunk_len(data)
+            keep = (self._n + np.arange(k)) % self.count == self.index
+            self._n += k
+            if keep.any():
+                out.emit(st.select(data, keep), self.state())
+            return
+        mine = self._n % self.count == self.index
+        self._n += 1
+        if mine:
+            out.emit(data, self.state())
 
 
-class InterleaveStage(Stage):
-    """Joins the outputs of several pipelines of the same level into one stream.
+class EnumerateStage(_CounterStage):
+    """Pairs each element with its position: ``(i, element)``, from ``start``."""
 
-    Non-deterministic mode: one thread per input, each unit passed on as it arrives.
-    Deterministic mode: one thread taking a unit from each live input in turn.
-    """
+    def __init__(self, start: int) -> None:
+        self.first = check_int("start", start, minimum=-(2**63), maximum=2**63 - 1)
+        self.name = "enumerate"
 
-    name = "interleave"
+    def describe(self) -> str:
+        return f"enumerate({self.first})"
 
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        levels = {e.level for e in inputs}
-        if len(levels) != 1 or "files" in levels:
-            raise InvalidArgumentError(
-                "interleave needs pipelines that are all unbatched, or all batched the same number of times"
-            )
-        level = inputs[0].level
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [e.channel for e in inputs], out)
-        counter = itertools.count()
+    def initial(self) -> int:
+        return self.first
 
-        def count(data: Any) -> int:
-            return st.chunk_len(data) if level == 0 else 1
+    def cardinality(self, counts: list[int]) -> int:
+        return counts[0]
 
-        if run.deterministic:
-            live = list(range(len(inputs)))
-            state = {"turn": 0}
-
-            def step_all() -> None:
-                def work() -> tuple[int, int]:
-                    while live:
-                        i = live[state["turn"] % len(live)]
-                        try:
-                            _, data = ctx.get(i)
-                        except OutOfRangeError:
-                            live.remove(i)
-                            continue
-                        state["turn"] += 1
-                        ctx.put(next(counter), data)
-                        k = count(data)
-                        return k, k
-                    raise OutOfRangeError("interleave: every input ended")
-
-                ctx.timed(work)
-
-            steps = [step_all]
+    def process(self, unit: Unit, out: Output) -> None:
+        data = unit.data
+        if self._level == 0:
+            k = st.chunk_len(data)
+            index = np.arange(self._n, self._n + k, dtype=np.int64)
+            self._n += k
         else:
-
-            def make_step(i: int) -> Any:
-                def step() -> None:
-                    def work() -> tuple[int, int]:
-                        _, data = ctx.get(i)
-                        ctx.put(next(counter), data)
-                        k = count(data)
-                        return k, k
-
-                    ctx.timed(work)
-
-                return step
-
-            steps = [make_step(i) for i in range(len(inputs))]
-        ctx.meter = run.add_stage(self.name, out, steps)
-        return Endpoint(out, level)
+            index = np.int64(self._n)
+            self._n += 1
+        out.emit((index, data), self.state())

@@ -1,4 +1,5 @@
-"""``map`` and ``filter``: apply a function to every element, on one or more threads.
+"""``map``, ``filter`` and ``flat_map``: apply a function to every element, on one or
+more threads or worker processes.
 
 Before the first batch, units are chunks: a ``batched=True`` function receives the whole
 chunk (each leaf with a leading row axis) and returns one; otherwise the function is
@@ -7,13 +8,24 @@ each batch. NumPy releases the GIL in most array work, so threads help vectorise
 functions; functions that hold the GIL gain little from threads and should run in worker
 processes (``workers="process"``).
 
+``rng=True`` passes the function a :class:`numpy.random.Generator` as a last argument,
+seeded from the pipeline's seed, the stage and the unit's number: the same seed gives
+the same numbers whatever the thread count or worker kind, and again after a resume.
+
+A failure in the middle of a chunk delivers the rows before it, then the error (with a
+note naming the stage and, for records from ``read``, the record's key).
+``on_error="skip"`` drops failing elements instead (a chunk, for ``batched=True``) and
+counts them in the stage's ``skipped`` figure — tf.data's ``ignore_errors``.
+
 Deterministic mode releases results in input order whatever thread finished first.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
+import os
+import pickle
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -21,61 +33,107 @@ import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline._run import SKIP, Run, StageContext
-from conveyor.pipeline._stage import Endpoint, Stage
-from conveyor.pipeline.workers import ProcessPool
+from conveyor.pipeline.stage import Output, Stage, StageContext, Unit, check_int
 
-__all__ = ["MapStage", "FilterStage"]
+__all__ = ["MapStage", "FilterStage", "FlatMapStage"]
 
 
-def _fn_name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__name__", type(fn).__name__)
+def fn_name(fn: Callable[..., Any]) -> str:
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return str(name)
 
 
-class _ElementwiseStage(Stage):
-    """One input unit in, one output unit (or nothing) out, on ``threads`` threads."""
-
-    def __init__(self, fn: Callable[..., Any], batched: bool, threads: int) -> None:
-        if not callable(fn):
-            raise InvalidArgumentError(f"expected a function, got {fn!r}")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0:
-            raise InvalidArgumentError(f"threads must be a positive int, got {threads!r}")
-        self.fn = fn
-        self.batched = batched
-        self.threads = threads
-
-    def transform(self, data: Any, level: Any) -> tuple[Any, int, int]:
-        """Return ``(output or SKIP, elements in, elements out)``."""
-        raise NotImplementedError
-
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        (upstream,) = inputs
-        level = upstream.level
-        if level == "files":
-            raise InvalidArgumentError(f"{self.name} cannot follow files(): read() the files first")
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [upstream.channel], out)
-        merge = (
-            ctx.ordered(window=4 * self.threads) if run.deterministic and self.threads > 1 else None
-        )
-
-        def step() -> None:
-            def work() -> tuple[int, int]:
-                seq, data = ctx.get()
-                result, n_in, n_out = self.transform(data, level)
-                if merge is not None:
-                    merge.put(seq, 0, result, last=True)
-                elif result is not SKIP:
-                    ctx.put(seq, result)
-                return n_in, n_out
-
-            ctx.timed(work)
-
-        ctx.meter = run.add_stage(self.name, out, [step] * self.threads)
-        return Endpoint(out, level)
+def _fn_id(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    return f"{module}.{getattr(fn, '__qualname__', fn_name(fn))}"
 
 
-class MapStage(_ElementwiseStage):
+def _key_note(row: Any) -> str | None:
+    """For an element from ``read`` — ``(key, value)`` — the note naming its record."""
+    if type(row) is tuple and row and isinstance(row[0], bytes):
+        return f"(element with key {row[0]!r})"
+    return None
+
+
+def _call(fn: Callable[..., Any], element: Any, rng: np.random.Generator | None) -> Any:
+    if rng is None:
+        return st.call(fn, element)
+    if type(element) is tuple:
+        return fn(*element, rng)
+    return fn(element, rng)
+
+
+def apply_map(
+    fn: Callable[..., Any],
+    batched: bool,
+    skip_errors: bool,
+    data: Any,
+    how: tuple[Any, Any, bool],
+) -> tuple[Any, int, int]:
+    """``fn`` applied to one unit, in this process or a worker's.
+
+    ``how`` is ``(level, rng seed or None, remote)``. Returns ``((output, error,
+    skipped), elements in, elements out)``: ``output`` holds every row done before a
+    failure (``None`` when there is none), ``error`` the failure (pickled with its
+    traceback's text when ``remote``), ``skipped`` the elements dropped by
+    ``skip_errors``.
+    """
+    level, seed, remote = how
+    rng = None if seed is None else np.random.default_rng(np.random.SeedSequence(*seed))
+    error: BaseException | None = None
+    skipped = 0
+    out: Any = None
+    n = 1
+    if level != 0 or batched:
+        n = st.chunk_len(data) if level == 0 else 1
+        try:
+            out = _call(fn, data, rng)
+            if level == 0:
+                out = st.normalize_chunk(out)
+        except Exception as e:
+            if not skip_errors:
+                error = e
+            skipped = n
+            out = None
+        except BaseException as e:
+            error = e
+    else:
+        rows = st.rows(data)
+        n = len(rows)
+        results = []
+        for row in rows:
+            try:
+                results.append(_call(fn, row, rng))
+            except Exception as e:
+                if skip_errors:
+                    skipped += 1
+                    continue
+                note = _key_note(row)
+                if note:
+                    e.add_note(note)
+                error = e
+                break
+            except BaseException as e:
+                error = e
+                break
+        out = st.stack(results, what="chunk") if results else None
+    n_out = 0 if out is None else (st.chunk_len(out) if level == 0 else 1)
+    if error is not None and remote:
+        return (out, _portable(error), skipped), n, n_out
+    return (out, error, skipped), n, n_out
+
+
+def _portable(error: BaseException) -> tuple[Any, str, str, str]:
+    text = "".join(traceback.format_exception(error))
+    try:
+        blob: bytes | None = pickle.dumps(error)
+        pickle.loads(blob)
+    except Exception:
+        blob = None
+    return (blob, type(error).__qualname__, str(error), text, os.getpid())
+
+
+class MapStage(Stage):
     """``map(fn)``: replace every element by ``fn(element)``.
 
     With ``workers="process"``, ``fn`` runs in ``processes`` worker processes (default
@@ -88,88 +146,179 @@ class MapStage(_ElementwiseStage):
     def __init__(
         self,
         fn: Callable[..., Any],
-        batched: bool,
-        threads: int,
+        batched: bool = False,
+        threads: int = 1,
         workers: str = "thread",
         processes: int | None = None,
+        rng: bool = False,
+        on_error: str = "raise",
     ) -> None:
-        super().__init__(fn, batched, threads)
+        if not callable(fn):
+            raise InvalidArgumentError(f"map needs a function, got {fn!r}")
+        self.fn = fn
+        self.batched = bool(batched)
+        self.threads = check_int("threads", threads, minimum=1)
         if workers not in ("thread", "process"):
             raise InvalidArgumentError(f'workers must be "thread" or "process", got {workers!r}')
         if workers == "thread" and processes is not None:
             raise InvalidArgumentError('processes= needs workers="process"')
+        if on_error not in ("raise", "skip"):
+            raise InvalidArgumentError(f'on_error must be "raise" or "skip", got {on_error!r}')
         if workers == "process":
-            processes = 2 if processes is None else processes
-            if isinstance(processes, bool) or not isinstance(processes, int) or processes <= 0:
-                raise InvalidArgumentError(f"processes must be a positive int, got {processes!r}")
-            self.threads = max(threads, processes)
+            processes = check_int("processes", 2 if processes is None else processes, minimum=1)
+            self.threads = max(self.threads, processes)
         self.workers = workers
-        self.processes: int = processes or 0  # 0 with threads
-        self.name = f"map({_fn_name(fn)})"
-        self._pool: ProcessPool | None = None
+        self.processes: int = processes or 0
+        self.rng = bool(rng)
+        self.skip_errors = on_error == "skip"
+        self.name = f"map({fn_name(fn)})"
 
-    @staticmethod
-    def apply(fn: Callable[..., Any], batched: bool, data: Any, level: Any) -> tuple[Any, int, int]:
-        """``fn`` applied to one unit, in this process or a worker's.
-
-        Returns:
-            ``(output, elements in, elements out)``.
-        """
-        if level != 0:
-            return st.call(fn, data), 1, 1
-        n = st.chunk_len(data)
-        if batched:
-            out = st.normalize_chunk(st.call(fn, data))
-        else:
-            results = [st.call(fn, row) for row in st.rows(data)]
-            if not results:
-                return data, 0, 0
-            out = st.stack(results, what="chunk")
-        return out, n, st.chunk_len(out)
-
-    def transform(self, data: Any, level: Any) -> tuple[Any, int, int]:
-        if self._pool is not None:
-            return self._pool.call(data, level)
-        return MapStage.apply(self.fn, self.batched, data, level)
-
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        """Register the stage's threads; with process workers, also a pool for this run.
-
-        Raises:
-            InvalidArgumentError: with ``workers="process"``, ``fn`` cannot be pickled.
-        """
-        if self.workers == "thread":
-            return super().build(run, inputs, capacity, index)
-        pool = ProcessPool(
-            functools.partial(MapStage.apply, self.fn, self.batched), self.processes, self.name
+    def describe(self) -> str:
+        return (
+            f"map({_fn_id(self.fn)}, batched={self.batched}, rng={self.rng}, "
+            f"skip_errors={self.skip_errors})"
         )
-        # Every run of the pipeline builds this same stage object, and a pool serves one
-        # run: the run's threads work on a copy that holds it.
-        stage = copy.copy(self)
-        stage._pool = pool
-        endpoint = super(MapStage, stage).build(run, inputs, capacity, index)
-        pool.attach(run)
-        return endpoint
+
+    def cardinality(self, counts: list[int]) -> int:
+        return -2 if self.skip_errors else counts[0]
+
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._ctx = ctx
+        self._level = ctx.levels[0]
+        self._pool = None
+        if self.workers == "process":
+            from conveyor.pipeline.workers import ProcessPool
+
+            function = functools.partial(apply_map, self.fn, self.batched, self.skip_errors)
+            self._pool = ProcessPool(function, self.processes, self.name)
+            self._pool.attach(ctx._srun.run)
+
+    def _seed(self, unit: Unit) -> Any:
+        if not self.rng:
+            return None
+        seq = self._ctx.seed_sequence(None, unit.seq)
+        return (seq.entropy, seq.spawn_key)
+
+    def process(self, unit: Unit, out: Output) -> None:
+        how = (self._level, self._seed(unit), self._pool is not None)
+        if self._pool is not None:
+            (result, error, skipped), _, _ = self._pool.call(unit.data, how)
+            if error is not None:
+                error = self._rebuild(*error)
+        else:
+            (result, error, skipped), _, _ = apply_map(
+                self.fn, self.batched, self.skip_errors, unit.data, how
+            )
+        if skipped:
+            self._ctx.add_skipped(skipped)
+        if result is not None:
+            out.emit(result)
+        if error is not None:
+            raise error
+
+    def _rebuild(
+        self, blob: bytes | None, type_name: str, message: str, text: str, pid: int
+    ) -> Exception:
+        from conveyor.core.errors import UnknownError
+        from conveyor.pipeline.workers import RemoteTraceback
+
+        error = pickle.loads(blob) if blob is not None else None
+        if not isinstance(error, BaseException):
+            error = UnknownError(f"{self.name}: {type_name}: {message}")
+        error.__cause__ = RemoteTraceback(text)
+        error.add_note(f"raised in {self.name}, worker process {pid}")
+        return error  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
 
-class FilterStage(_ElementwiseStage):
+class FilterStage(Stage):
     """``filter(predicate)``: keep the elements for which the predicate is true."""
 
     def __init__(self, fn: Callable[..., Any], batched: bool, threads: int) -> None:
-        super().__init__(fn, batched, threads)
-        self.name = f"filter({_fn_name(fn)})"
+        if not callable(fn):
+            raise InvalidArgumentError(f"filter needs a function, got {fn!r}")
+        self.fn = fn
+        self.batched = bool(batched)
+        self.threads = check_int("threads", threads, minimum=1)
+        self.name = f"filter({fn_name(fn)})"
 
-    def transform(self, data: Any, level: Any) -> tuple[Any, int, int]:
-        if level != 0:
-            keep_one = bool(st.call(self.fn, data))
-            return (data if keep_one else SKIP), 1, int(keep_one)
+    def describe(self) -> str:
+        return f"filter({_fn_id(self.fn)}, batched={self.batched})"
+
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._level = ctx.levels[0]
+
+    def process(self, unit: Unit, out: Output) -> None:
+        data = unit.data
+        if self._level != 0:
+            if st.call(self.fn, data):
+                out.emit(data)
+            return
         n = st.chunk_len(data)
         if self.batched:
             keep = np.asarray(st.call(self.fn, data), dtype=bool)
             if keep.shape != (n,):
                 raise InvalidArgumentError(
-                    f"{self.name}: a batched predicate must return {n} booleans, got shape {keep.shape}"
+                    f"{self.name}: a batched predicate must return {n} booleans, "
+                    f"got shape {keep.shape}"
                 )
         else:
-            keep = np.fromiter((bool(st.call(self.fn, row)) for row in st.rows(data)), bool, n)
-        return st.select(data, keep), n, int(keep.sum())
+            keep = np.zeros(n, bool)
+            for i, row in enumerate(st.rows(data)):
+                try:
+                    keep[i] = bool(st.call(self.fn, row))
+                except Exception as e:
+                    note = _key_note(row)
+                    if note:
+                        e.add_note(note)
+                    if keep[:i].any():
+                        out.emit(st.select(data, keep[:i].nonzero()[0]))
+                    raise
+        if keep.any():
+            out.emit(st.select(data, keep))
+
+
+class FlatMapStage(Stage):
+    """``flat_map(fn)``: each element becomes the elements of ``fn(element)`` (an
+    iterable, or a :class:`~conveyor.pipeline.Pipeline` that is run to its end)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise InvalidArgumentError(f"flat_map needs a function, got {fn!r}")
+        self.fn = fn
+        self.name = f"flat_map({fn_name(fn)})"
+
+    def describe(self) -> str:
+        return f"flat_map({_fn_id(self.fn)})"
+
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._level = ctx.levels[0]
+
+    def process(self, unit: Unit, out: Output) -> None:
+        items = st.rows(unit.data) if self._level == 0 else [unit.data]
+        produced: list[Any] = []
+        for item in items:
+            try:
+                result = st.call(self.fn, item)
+                if hasattr(result, "_node_iter"):
+                    with result._node_iter() as inner:
+                        produced.extend(inner)
+                else:
+                    produced.extend(result)
+            except Exception:
+                if produced:
+                    self._send(out, produced)
+                raise
+        if produced:
+            self._send(out, produced)
+
+    def _send(self, out: Output, produced: list[Any]) -> None:
+        if self._level == 0:
+            out.emit(st.stack(produced, what="chunk"))
+        else:
+            # After a batch each element travels alone: resume skips the ones consumed.
+            for i, element in enumerate(produced):
+                out.emit_piece(element, last=i == len(produced) - 1)

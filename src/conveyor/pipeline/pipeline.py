@@ -1,43 +1,76 @@
-"""The Pipeline: one object that builds, runs, observes and resumes an input pipeline.
+"""The Pipeline: an immutable description of an input pipeline; iterate it to run it.
 
-A :class:`Pipeline` is an immutable description — a source and a chain of stages. Every
-stage becomes a queue filled by a :class:`~conveyor.core.runner.QueueRunner` under one
-:class:`~conveyor.core.coordinator.Coordinator`, exactly the TF1 machinery, but composed
-for you: iterating starts every thread, and finishing, ``break``, an exception or garbage
-collection stops and joins them. The end of the data is ``StopIteration``.
+A :class:`Pipeline` is a source and a chain of stages; every method returns a new one
+and changes nothing. ``iter(pipe)`` starts a *run* — a
+:class:`~conveyor.pipeline.iterator.PipelineIterator` that owns its threads and queues
+(one :class:`~conveyor.core.queues.FIFOQueue` per stage, filled by a
+:class:`~conveyor.core.runner.QueueRunner`, under one
+:class:`~conveyor.core.coordinator.Coordinator`, the TF1 machinery composed for you).
+Two iterators over one pipeline are two independent runs. Finishing, ``break``, an
+exception or garbage collection stops a run's threads; the end of the data is
+``StopIteration``.
 
 >>> import numpy as np
 >>> pipe = from_arrays(np.arange(10), chunk_size=4).map(lambda x: x * 10, batched=True).batch(4)
 >>> [b.tolist() for b in pipe]
 [[0, 10, 20, 30], [40, 50, 60, 70], [80, 90]]
+>>> len(pipe)
+3
 """
 
 from __future__ import annotations
 
+import builtins
+import copy
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import FailedPreconditionError, InvalidArgumentError, OutOfRangeError
+from conveyor.core.errors import FailedPreconditionError, InvalidArgumentError
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline._run import Failure, Run
-from conveyor.pipeline._stage import DEFAULT_CAPACITY, Endpoint, Stage
+from conveyor.pipeline._run import Run
 from conveyor.pipeline.batch import BatchStage, UnbatchStage
-from conveyor.pipeline.control import InterleaveStage, ShardStage, TakeStage
-from conveyor.pipeline.map import FilterStage, MapStage
+from conveyor.pipeline.combine import ConcatenateStage, InterleaveStage, MixStage, ZipStage
+from conveyor.pipeline.control import EnumerateStage, ShardStage, SkipStage, TakeStage
+from conveyor.pipeline.map import FilterStage, FlatMapStage, MapStage
+from conveyor.pipeline.nested import CacheStage, RepeatStage
 from conveyor.pipeline.read import ReadStage
 from conveyor.pipeline.shuffle import ShuffleStage
-from conveyor.pipeline.sources import ArraySource, FilesSource, IterableSource, RangeSource
+from conveyor.pipeline.sources import (
+    ArraySource,
+    FilesSource,
+    FixedLengthRecordSource,
+    IterableSource,
+    RangeSource,
+    check_epochs,
+)
+from conveyor.pipeline.stage import (
+    DEFAULT_CAPACITY,
+    INFINITE,
+    UNKNOWN,
+    Stage,
+    _StageRun,
+    check_int,
+)
 from conveyor.pipeline.stats import PipelineStats
 
-__all__ = ["Pipeline", "files", "from_arrays", "from_iterable", "range", "interleave"]
+__all__ = [
+    "Pipeline",
+    "files",
+    "fixed_length_records",
+    "from_arrays",
+    "from_iterable",
+    "range",
+    "interleave",
+    "zip",
+    "concatenate",
+    "mix",
+]
 
-_STATE_VERSION = 1
-_END = object()
+_MAX_CAPACITY = 2**31
 
 
 @dataclass(frozen=True)
@@ -49,12 +82,14 @@ class _Options:
 class Pipeline:
     """An input pipeline: iterate it to run it.
 
-    Build one with :func:`files`, :func:`from_arrays`, :func:`from_iterable` or
-    :func:`range`, then chain stages; each method returns a new pipeline.
+    Build one with :func:`files`, :func:`from_arrays`, :func:`fixed_length_records`,
+    :func:`from_iterable` or :func:`range`, then chain stages; each method returns a new
+    pipeline. Iterating yields elements (before any :meth:`batch`) or batches: NumPy
+    arrays, or tuples/dicts of them, as the source and your functions shape them.
 
-    Iterating yields elements (before any :meth:`batch`) or batches: NumPy arrays, or
-    tuples/dicts of them, as the source and your functions shape them. Each iteration is
-    a fresh run; :meth:`stats` and :meth:`state_dict` describe the latest one.
+    A pipeline holds no run state: ``iter(pipe)`` (or :meth:`iterate`) returns a
+    :class:`~conveyor.pipeline.iterator.PipelineIterator` with ``stats()``,
+    ``state_dict()`` and ``close()``. :meth:`stats` here is the latest iterator's.
     """
 
     def __init__(
@@ -68,13 +103,29 @@ class Pipeline:
         self._parents = parents
         self._capacity = capacity
         self._options: _Options = options or (parents[0]._options if parents else _Options())
-        self._run: Run | None = None
-        self._consumed = 0
-        self._resume: dict[str, Any] | None = None
+        # The element kind is checked now: files(...).map(f) fails here, not at iter().
+        self._level = stage.output_level([p._level for p in parents])
+        self._latest: list[Run] = []  # the latest run, for stats()
 
     # -- building -----------------------------------------------------------------
     def _then(self, stage: Stage) -> Pipeline:
         return Pipeline(stage, (self,), options=self._options)
+
+    def apply(self, stage: Stage | Callable[[Pipeline], Pipeline]) -> Pipeline:
+        """Add a :class:`~conveyor.pipeline.stage.Stage` of your own, or apply a function
+        from pipeline to pipeline (tf.data's ``apply``)."""
+        if isinstance(stage, Stage):
+            if stage.inputs != 1:
+                raise InvalidArgumentError("apply() takes a one-input stage")
+            return self._then(stage)
+        if callable(stage):
+            result = stage(self)
+            if not isinstance(result, Pipeline):
+                raise InvalidArgumentError(
+                    f"apply(fn): fn must return a Pipeline, got {type(result).__name__}"
+                )
+            return result
+        raise InvalidArgumentError(f"apply() takes a Stage or a function, got {stage!r}")
 
     def read(self, reader: Any, threads: int = 1, chunk: int = 256) -> Pipeline:
         """Read the records of the files from :func:`files`.
@@ -96,22 +147,28 @@ class Pipeline:
         threads: int = 1,
         workers: str = "thread",
         processes: int | None = None,
+        rng: bool = False,
+        on_error: str = "raise",
     ) -> Pipeline:
         """Replace each element by ``fn(element)`` (a tuple's parts become arguments).
 
         Args:
             fn: the function. With ``batched=True`` (before any batch) it receives a
-                chunk of elements — each leaf with a leading row axis — and returns one.
+                chunk of elements — each leaf with a leading row axis, read-only when it
+                comes straight from an array source — and returns one.
             batched: whether ``fn`` is vectorised over rows.
             threads: threads running ``fn`` (their outputs keep input order only in
                 deterministic mode).
             workers: ``"thread"``, or ``"process"`` to run ``fn`` in worker processes —
                 for functions that hold the GIL; arrays travel through shared memory.
-                ``fn`` must then be picklable (a module-level function); the stage runs
-                ``max(threads, processes)`` threads, one request in flight each.
+                ``fn`` must then be picklable (a module-level function).
             processes: worker processes for ``workers="process"`` (default 2).
+            rng: pass ``fn`` a seeded ``numpy.random.Generator`` as its last argument
+                (one per unit, from the pipeline's seed): reproducible augmentation.
+            on_error: ``"raise"`` (deliver everything before the failing element, then
+                its error) or ``"skip"`` (drop failing elements, counted in stats).
         """
-        return self._then(MapStage(fn, batched, threads, workers=workers, processes=processes))
+        return self._then(MapStage(fn, batched, threads, workers, processes, rng, on_error))
 
     def filter(
         self, predicate: Callable[..., Any], batched: bool = False, threads: int = 1
@@ -119,15 +176,23 @@ class Pipeline:
         """Keep the elements for which ``predicate`` is true (``batched``: a mask)."""
         return self._then(FilterStage(predicate, batched, threads))
 
+    def flat_map(self, fn: Callable[..., Any]) -> Pipeline:
+        """Replace each element by the elements of ``fn(element)`` — an iterable, or a
+        pipeline (run to its end)."""
+        return self._then(FlatMapStage(fn))
+
     def shuffle(
         self, min_after_dequeue: int, seed: int | None = None, chunk: int = 128
     ) -> Pipeline:
         """Shuffle through a pool that keeps ``min_after_dequeue`` elements.
 
+        For random-access sources prefer their own ``shuffle=True``: an exact
+        permutation per epoch, and a resume that re-reads nothing.
+
         Args:
             min_after_dequeue: the pool size (TF's ``shuffle_batch`` argument; tf.data's
-                ``buffer_size``). Larger mixes better and costs memory.
-            seed: the stage's seed; by default derived from the pipeline's seed.
+                ``buffer_size``). Larger mixes better and costs memory as it fills.
+            seed: the stage's seed; by default derived from the pipeline's.
             chunk: elements drawn from the pool at a time.
         """
         return self._then(ShuffleStage(min_after_dequeue, seed, chunk))
@@ -140,7 +205,7 @@ class Pipeline:
             drop_remainder: drop a last, smaller batch.
             pad: ``True`` pads components of different shapes with zeros to the
                 largest (TF's ``dynamic_pad``); a value (``pad=-1``) pads with it;
-                ``False`` makes such batches an error.
+                ``False`` makes such batches an error naming the stage.
         """
         return self._then(BatchStage(batch_size, drop_remainder, pad))
 
@@ -152,6 +217,14 @@ class Pipeline:
         """Only the first ``count`` elements; upstream stops once they are taken."""
         return self._then(TakeStage(count))
 
+    def skip(self, count: int) -> Pipeline:
+        """Drop the first ``count`` elements."""
+        return self._then(SkipStage(count))
+
+    def enumerate(self, start: int = 0) -> Pipeline:
+        """Pair each element with its position: ``(i, element)``."""
+        return self._then(EnumerateStage(start))
+
     def shard(self, index: int, count: int) -> Pipeline:
         """Keep this worker's share: elements ``index, index + count, …``.
 
@@ -160,168 +233,96 @@ class Pipeline:
         them, otherwise each file's records; on an array or range source, rows of each
         epoch's order. Ranks with the same seed then split every epoch exactly.
         """
-        if (
-            isinstance(index, bool)
-            or isinstance(count, bool)
-            or not (isinstance(index, int) and isinstance(count, int) and 0 <= index < count)
-        ):
-            raise InvalidArgumentError(
-                f"shard needs 0 <= index < count, got index={index!r} count={count!r}"
-            )
+        count = check_int("shard count", count, minimum=1)
+        index = check_int("shard index", index, minimum=0, maximum=count - 1)
         stage = self._stage
         if not self._parents and hasattr(stage, "with_shard"):
             return Pipeline(stage.with_shard(index, count), (), self._capacity, self._options)
         if isinstance(stage, ReadStage) and not self._parents[0]._parents:
             files_node = self._parents[0]
-            if isinstance(files_node._stage, FilesSource):
-                sharded = files_node.shard(index, count)
-                return Pipeline(stage, (sharded,), self._capacity, self._options)
+            source = files_node._stage
+            if isinstance(source, FilesSource):
+                if count <= source.size:
+                    sharded = files_node.shard(index, count)
+                    return Pipeline(stage, (sharded,), self._capacity, self._options)
+                read = copy.copy(stage)
+                read.record_shard = (index, count)
+                return Pipeline(read, (files_node,), self._capacity, self._options)
         return self._then(ShardStage(index, count))
 
     def prefetch(self, count: int) -> Pipeline:
         """Let the last stage run up to ``count`` units ahead of the consumer."""
-        if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-            raise InvalidArgumentError(f"prefetch needs a positive count, got {count!r}")
+        count = check_int("prefetch count", count, minimum=1, maximum=_MAX_CAPACITY)
         return Pipeline(self._stage, self._parents, count, self._options)
 
     def repeat(self, count: int | None = None) -> Pipeline:
-        """Repeat the source ``count`` times (``None``: forever).
+        """Repeat everything so far ``count`` times (``None``: forever).
 
-        Applies to a source (call it right after :func:`files`, :func:`from_arrays`, …);
-        the stages after it then see the repeated stream.
+        Right after a source this sets its epoch count (free); after other stages each
+        epoch is a fresh run of them, with a seed derived from the epoch, so shuffles
+        reshuffle.
         """
+        count = check_epochs(count)
         stage = self._stage
-        if self._parents or not hasattr(stage, "with_epochs"):
-            raise InvalidArgumentError(
-                "repeat() applies to a source: call it right after the source"
-            )
-        if count is not None and (
-            isinstance(count, bool) or not isinstance(count, int) or count <= 0
-        ):
-            raise InvalidArgumentError(f"repeat needs a positive count or None, got {count!r}")
-        current = getattr(stage, "epochs", None)
-        epochs = None if count is None or current is None else current * count
-        return Pipeline(stage.with_epochs(epochs), (), self._capacity, self._options)
+        if not self._parents and hasattr(stage, "with_epochs"):
+            current = getattr(stage, "epochs", None)
+            epochs = None if count is None or current is None else current * count
+            return Pipeline(stage.with_epochs(epochs), (), self._capacity, self._options)
+        return Pipeline(RepeatStage(self, count), (), options=self._options)
+
+    def cache(self, path: str | os.PathLike[str] | None = None) -> Pipeline:
+        """Keep the first complete pass over this pipeline, in memory or in the file
+        ``path``, and serve every later pass from it (tf.data's ``cache``)."""
+        return Pipeline(CacheStage(self, path), (), options=self._options)
 
     def interleave(self, *others: Pipeline) -> Pipeline:
         """Join this pipeline's output with ``others`` into one stream."""
         return interleave(self, *others)
+
+    def zip(self, *others: Pipeline) -> Pipeline:
+        """Pair elements with those of ``others``: ``(a, b, …)``."""
+        return zip(self, *others)
+
+    def concatenate(self, *others: Pipeline) -> Pipeline:
+        """This pipeline's elements, then those of ``others``."""
+        return concatenate(self, *others)
 
     def with_options(self, deterministic: bool | None = None, seed: int | None = None) -> Pipeline:
         """Set pipeline-wide options.
 
         Args:
             deterministic: for a given seed, produce the same output whatever the thread
-                counts and timing (multi-threaded stages restore input order). Default
-                off, as in TensorFlow: the faster arrival order.
+                counts and timing (multi-threaded stages restore input order), and make
+                ``state_dict()`` resume exactly. Default off, as in TensorFlow.
             seed: the seed every random stage derives its own from.
         """
         options = self._options
         if deterministic is not None:
             options = replace(options, deterministic=bool(deterministic))
         if seed is not None:
-            options = replace(options, seed=int(seed))
-        clone = Pipeline(self._stage, self._parents, self._capacity, options)
-        return clone
+            options = replace(options, seed=check_int("seed", seed))
+        return Pipeline(self._stage, self._parents, self._capacity, options)
 
-    # -- running ------------------------------------------------------------------
-    def _build(self, run: Run, counter: list[int]) -> Endpoint:
-        inputs = [p._build(run, counter) for p in self._parents]
-        index = counter[0]
-        counter[0] += 1
-        return self._stage.build(run, inputs, self._capacity, index)
+    # -- describing ---------------------------------------------------------------
+    def cardinality(self) -> int:
+        """The number of elements a run yields, if known before running; else
+        ``UNKNOWN`` (-2), or ``INFINITE`` (-1) for an endless one (tf.data's codes)."""
+        return int(self._stage.cardinality([p.cardinality() for p in self._parents]))
 
-    def __iter__(self) -> Iterator[Any]:
-        if self._run is not None:
-            self._run.close()
-        resume = self._resume or {}
-        self._resume = None
-        seed = resume.get("seed", self._options.seed)
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
-        run = Run(self._options.deterministic, seed)
-        endpoint = self._build(run, [0])
-        self._run = run
-        skip = int(resume.get("consumed", 0))
-        self._consumed = 0
-        run.start()
-        return self._iterate(run, endpoint, skip)
+    def __len__(self) -> int:
+        n = self.cardinality()
+        if n == INFINITE:
+            raise TypeError("the pipeline is infinite")
+        if n == UNKNOWN:
+            raise TypeError("the pipeline's length is unknown before it runs")
+        return n
 
-    def _iterate(self, run: Run, endpoint: Endpoint, skip: int) -> Iterator[Any]:
-        channel = endpoint.channel
-        rows = endpoint.level == 0
-        coord = run.coord
-        try:
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    _, data = channel.dequeue()
-                except OutOfRangeError:
-                    data = _END
-                run.consumer_wait += time.perf_counter() - t0
-                coord.raise_requested_exception()
-                if data is _END:
-                    return
-                if isinstance(data, Failure):
-                    raise data.error
-                for item in st.rows(data) if rows else (data,):
-                    self._consumed += 1
-                    if skip:
-                        skip -= 1
-                        continue
-                    run.consumer_elements += 1
-                    yield item
-        finally:
-            run.close()
-
-    def stats(self) -> PipelineStats:
-        """Figures of the latest run (see :class:`~conveyor.pipeline.stats.PipelineStats`).
-
-        Raises:
-            FailedPreconditionError: the pipeline has not been iterated yet.
-        """
-        if self._run is None:
-            raise FailedPreconditionError("stats() needs a pipeline that is or was iterated")
-        return self._run.stats()
-
-    def state_dict(self) -> dict[str, Any]:
-        """The position of the latest run: the seed and how many elements were consumed.
-
-        Small and JSON-able. In deterministic mode, :meth:`load_state_dict` of it makes
-        the next iteration yield exactly what this run would have yielded next.
-        """
-        run = self._run
-        return {
-            "version": _STATE_VERSION,
-            "seed": None if run is None else run.seed,
-            "consumed": self._consumed,
-            "deterministic": self._options.deterministic,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Make the next iteration resume from ``state`` (from :meth:`state_dict`).
-
-        The pipeline replays from the start with the recorded seed and skips the elements
-        already consumed, so its queues refill exactly as before without the state holding
-        any data. Resuming is exact in deterministic mode; otherwise it skips the same
-        number of elements of a possibly different order.
-
-        Raises:
-            InvalidArgumentError: a state of another version or shape.
-        """
-        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
-            raise InvalidArgumentError(
-                f"not a pipeline state of version {_STATE_VERSION}: {state!r:.100}"
-            )
-        consumed = state.get("consumed")
-        if isinstance(consumed, bool) or not isinstance(consumed, int) or consumed < 0:
-            raise InvalidArgumentError(f"state 'consumed' must be an int >= 0, got {consumed!r}")
-        self._resume = {"seed": state.get("seed"), "consumed": consumed}
-
-    def close(self) -> None:
-        """Stop the latest run's threads now (iteration ending does this too)."""
-        if self._run is not None:
-            self._run.close()
+    def _fingerprint(self) -> list[str]:
+        out: list[str] = []
+        for p in self._parents:
+            out.extend(p._fingerprint())
+        out.append(self._stage.describe())
+        return out
 
     def __repr__(self) -> str:
         chain = []
@@ -330,6 +331,63 @@ class Pipeline:
             chain.append(node._stage.name)
             node = node._parents[0] if node._parents else None
         return "Pipeline(" + " -> ".join(reversed(chain)) + ")"
+
+    # -- running ------------------------------------------------------------------
+    def _build(self, run: Run, mark: Any, counter: list[int]) -> _StageRun:
+        parent_marks = mark["p"] if mark is not None else [None] * len(self._parents)
+        inputs = [p._build(run, m, counter) for p, m in builtins.zip(self._parents, parent_marks)]
+        index = counter[0]
+        counter[0] += 1
+        return _StageRun(
+            run,
+            copy.copy(self._stage),
+            index,
+            [i.channel for i in inputs],
+            [p._level for p in self._parents],
+            self._level,
+            self._capacity,
+            mark,
+        )
+
+    def __iter__(self) -> Any:
+        return self.iterate()
+
+    def iterate(self, state: dict[str, Any] | None = None) -> Any:
+        """Start a run, from the beginning or from ``state`` (an iterator's
+        ``state_dict()``); returns its :class:`~conveyor.pipeline.iterator.PipelineIterator`."""
+        from conveyor.pipeline.iterator import PipelineIterator
+
+        return PipelineIterator(self, state)
+
+    def _units(self, seed: int, deterministic: bool, mark: Any) -> Iterator[tuple[Any, Any]]:
+        """Run the pipeline for a stage that nests it: its units with their marks."""
+        from conveyor.pipeline.iterator import PipelineIterator
+
+        it = PipelineIterator(self, None, seed=seed, deterministic=deterministic, mark=mark)
+        try:
+            yield from it._raw()
+        finally:
+            it.close()
+
+    def collect(self) -> Any:
+        """Run to the end and return everything: one chunk (arrays with a row axis)
+        before any batch, else a list of the elements."""
+        with self.iterate() as it:
+            units = [data for data, _ in it._raw()]
+        if self._level == 0:
+            return st.concat(units) if units else np.empty(0)
+        return units
+
+    def stats(self) -> PipelineStats:
+        """Figures of the latest iterator's run (see
+        :class:`~conveyor.pipeline.stats.PipelineStats`).
+
+        Raises:
+            FailedPreconditionError: the pipeline has not been iterated yet.
+        """
+        if not self._latest:
+            raise FailedPreconditionError("stats() needs a pipeline that is or was iterated")
+        return self._latest[0].stats()
 
 
 def files(
@@ -352,6 +410,32 @@ def files(
     return Pipeline(FilesSource(patterns, shuffle, seed, epochs))
 
 
+def fixed_length_records(
+    patterns: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    record_bytes: int,
+    header_bytes: int = 0,
+    footer_bytes: int = 0,
+    shuffle: bool = False,
+    seed: int | None = None,
+    epochs: int | None = 1,
+    chunk_size: int = 256,
+) -> Pipeline:
+    """The records of fixed-length record files (the CIFAR-10 binary format), by index.
+
+    TF's ``FixedLengthRecordDataset``: each element is one record, a ``(record_bytes,)``
+    uint8 row. Files are memory-mapped and records gathered by index, so
+    ``shuffle=True`` is an exact permutation of every record of every file per epoch,
+    and resuming costs one permutation, not a replay. Bytes after the last whole record
+    of a file are reported as a ``DataLossError`` at the end of the first epoch, after
+    every whole record.
+    """
+    return Pipeline(
+        FixedLengthRecordSource(
+            patterns, record_bytes, header_bytes, footer_bytes, shuffle, seed, epochs, chunk_size
+        )
+    )
+
+
 def from_arrays(
     arrays: Any,
     shuffle: bool = False,
@@ -363,8 +447,8 @@ def from_arrays(
 
     Args:
         arrays: an array, or a tuple/dict of arrays with one row count; elements are
-            rows in the same structure.
-        shuffle, seed, epochs: as :func:`files`.
+            rows in the same structure. Functions downstream see read-only data.
+        shuffle, seed, epochs: as :func:`files` (a shuffle is an exact permutation).
         chunk_size: rows moved per unit.
     """
     return Pipeline(ArraySource(arrays, shuffle, seed, epochs, chunk_size))
@@ -377,8 +461,8 @@ def from_iterable(
 ) -> Pipeline:
     """A pipeline of the elements of an iterable, generator, or generator function.
 
-    A plain iterator can be consumed once; for several epochs pass a re-iterable or a
-    function returning a fresh iterator.
+    A plain iterator can be consumed once; for several epochs, several runs or a resume
+    pass a re-iterable or a function returning a fresh iterator.
     """
     return Pipeline(IterableSource(iterable, epochs, chunk_size))
 
@@ -396,15 +480,53 @@ def range(
     return Pipeline(RangeSource(start, stop, step, epochs, chunk_size))
 
 
-def interleave(*pipelines: Pipeline) -> Pipeline:
-    """Join several pipelines into one stream (TF's ``batch_join`` idea).
-
-    Elements arrive as they are ready; in deterministic mode, one from each live input
-    in turn.
-    """
-    if len(pipelines) < 2:
-        raise InvalidArgumentError("interleave needs at least two pipelines")
+def _pipelines(name: str, pipelines: tuple[Any, ...], least: int = 2) -> tuple[Pipeline, ...]:
+    if len(pipelines) < least:
+        raise InvalidArgumentError(f"{name} needs at least {least} pipelines")
     for p in pipelines:
         if not isinstance(p, Pipeline):
-            raise InvalidArgumentError(f"interleave takes pipelines, got {p!r}")
-    return Pipeline(InterleaveStage(), tuple(pipelines), options=pipelines[0]._options)
+            raise InvalidArgumentError(f"{name} takes pipelines, got {p!r}")
+    return pipelines
+
+
+def interleave(*pipelines: Pipeline) -> Pipeline:
+    """Join several pipelines into one stream (TF's ``batch_join`` idea): a unit from
+    each live input in turn (in deterministic mode strictly so)."""
+    pipes = _pipelines("interleave", pipelines)
+    return Pipeline(InterleaveStage(len(pipes)), pipes, options=pipes[0]._options)
+
+
+def zip(*pipelines: Pipeline) -> Pipeline:
+    """Elements of several pipelines side by side, ``(a_i, b_i, …)`` (tf.data's ``zip``);
+    ends with the shortest."""
+    pipes = _pipelines("zip", pipelines)
+    return Pipeline(ZipStage(len(pipes)), pipes, options=pipes[0]._options)
+
+
+def concatenate(*pipelines: Pipeline) -> Pipeline:
+    """The elements of each pipeline in turn (tf.data's ``concatenate``)."""
+    pipes = _pipelines("concatenate", pipelines)
+    return Pipeline(ConcatenateStage(len(pipes)), pipes, options=pipes[0]._options)
+
+
+def mix(
+    pipelines: Iterable[Pipeline],
+    weights: Any = None,
+    seed: int | None = None,
+    stop_on_empty: bool = False,
+    chunk: int = 256,
+) -> Pipeline:
+    """Elements drawn at random from several pipelines (tf.data's
+    ``sample_from_datasets``): each element comes from pipeline ``i`` with probability
+    ``weights[i]`` (renormalised over those not yet ended).
+
+    >>> a, b = range(0, 1000), range(1000, 2000)
+    >>> out = mix([a, b], weights=[0.75, 0.25], seed=0).collect()
+    >>> sorted(out.tolist()) == list(builtins.range(2000))
+    True
+    >>> int((out[:400] < 1000).sum())  # about three in four from the first
+    298
+    """
+    pipes = _pipelines("mix", tuple(pipelines), least=1)
+    stage = MixStage(len(pipes), weights, seed, stop_on_empty, chunk)
+    return Pipeline(stage, pipes, options=pipes[0]._options)

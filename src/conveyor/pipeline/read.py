@@ -1,12 +1,19 @@
 """``read``: reader threads turn a stream of file names into chunks of records.
 
-Each thread owns a copy of the reader and takes file names from the shared files
-channel, as TensorFlow's reader threads share a filename queue. A chunk is one
-``read_up_to`` call: ``(keys, values)``, with ``values`` one ``(n, record_bytes)`` array
-for fixed-length records and an object array of ``bytes`` otherwise.
+Each thread owns a copy of the reader and takes file names from the files channel, as
+TensorFlow's reader threads share a filename queue; a thread reads its file to the end,
+one chunk per ``read_up_to`` call: ``(keys, values)``, with ``values`` one
+``(n, record_bytes)`` array for fixed-length records and an object array of ``bytes``
+otherwise.
 
 Deterministic mode releases chunks in file order, then chunk order, whatever thread read
-them, so the result equals one thread's.
+them, so the result equals one thread's. A damaged file delivers every good record
+before it, then the reader's ``DataLossError``; in deterministic mode also every record
+of the files before it.
+
+Resuming: a chunk's state is the reader's position in its file (``ReaderBase.state``),
+beside the files source's position after that file, so a resume reopens the file where
+it stopped — it never re-reads what was consumed.
 """
 
 from __future__ import annotations
@@ -18,93 +25,101 @@ import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError, OutOfRangeError
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline._run import Run, StageContext
-from conveyor.pipeline._stage import Endpoint, Stage
+from conveyor.pipeline.stage import FILES, Output, Stage, StageContext, Unit, check_int
 
 __all__ = ["ReadStage"]
 
 
-class _FileNames:
-    """The reader's view of the files channel: ``dequeue()`` gives a bare file name and
-    remembers, for the calling thread, which file of the epoch order it was."""
+class _OneName:
+    """A filename queue holding one name: the reader reads that file, then ends."""
 
-    def __init__(self, ctx: StageContext, on_new_file: Any) -> None:
-        self._ctx = ctx
-        self._on_new_file = on_new_file
+    def __init__(self, name: str | None) -> None:
+        self._name = name
 
-    def dequeue(self) -> Any:
-        try:
-            seq, name = self._ctx.get()
-        except OutOfRangeError:
-            self._on_new_file(None)
-            raise
-        self._on_new_file(seq)
+    def dequeue(self) -> str:
+        name, self._name = self._name, None
+        if name is None:
+            raise OutOfRangeError("file done")
         return name
 
 
 class ReadStage(Stage):
     """Reads records from the files of a ``files`` source."""
 
-    def __init__(self, reader: Any, threads: int, chunk: int) -> None:
+    def __init__(
+        self,
+        reader: Any,
+        threads: int,
+        chunk: int,
+        record_shard: tuple[int, int] | None = None,
+    ) -> None:
         if not hasattr(reader, "read_up_to") or not hasattr(reader, "clone"):
             raise InvalidArgumentError(f"read() needs a conveyor reader, got {reader!r}")
-        if threads <= 0 or chunk <= 0:
-            raise InvalidArgumentError("read() needs threads > 0 and chunk > 0")
         self.reader = reader
-        self.threads = threads
-        self.chunk = chunk
+        self.threads = check_int("threads", threads, minimum=1)
+        self.chunk = check_int("chunk", chunk, minimum=1)
+        self.record_shard = record_shard
         self.name = f"read({type(reader).__name__})"
 
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        (source,) = inputs
-        if source.level != "files":
+    def describe(self) -> str:
+        return f"{self.name}(chunk={self.chunk}, record_shard={self.record_shard})"
+
+    def output_level(self, levels: list[Any]) -> Any:
+        if levels != [FILES]:
             raise InvalidArgumentError("read() must follow a files() source")
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [source.channel], out)
-        merge = (
-            ctx.ordered(window=4 * self.threads + 4)
-            if run.deterministic and self.threads > 1
-            else None
-        )
-        serial = {"seq": 0}
-        serial_lock = threading.Lock()
+        return 0
 
-        def make_step() -> Any:
-            reader = self.reader.clone()
-            mine: dict[str, Any] = {"file": None, "chunks": 0, "records": 0}
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._local = threading.local()
+        self._pending = state  # a file to finish first, after a resume
+        self._pending_lock = threading.Lock()
 
-            def on_new_file(seq: Any) -> None:
-                if merge is not None and mine["file"] is not None:
-                    merge.end(mine["file"], mine["chunks"])
-                mine.update(file=seq, chunks=0, records=0)
+    def _reader(self) -> Any:
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = self.reader.clone()
+        return reader
 
-            names = _FileNames(ctx, on_new_file)
+    def _take_pending(self) -> Any:
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        return pending
 
-            def step() -> None:
-                def work() -> tuple[int, int]:
-                    keys, values = reader.read_up_to(names, self.chunk)
-                    chunk: Any = (keys, values)
-                    n = len(keys)
-                    if source.record_shard is not None:
-                        shard_index, count = source.record_shard
-                        pos = mine["records"] + np.arange(n)
-                        keep = (pos + int(mine["file"])) % count == shard_index
-                        mine["records"] += n
-                        chunk = st.select(chunk, keep)
-                        n = int(keep.sum())
-                    if merge is not None:
-                        merge.put(mine["file"], mine["chunks"], chunk)
-                    else:
-                        with serial_lock:
-                            seq = serial["seq"]
-                            serial["seq"] += 1
-                        ctx.put(seq, chunk)
-                    mine["chunks"] += 1
-                    return 0, n
+    def _resume_pending(self, out: Output, parent: Any) -> None:
+        pending = self._take_pending()
+        if pending is None:
+            return
+        reader = self._reader()
+        reader.restore(pending["reader"])
+        self._read(reader, _OneName(None), out, parent, int(pending["file"]), int(pending["records"]))
 
-                ctx.timed(work)
+    def process(self, unit: Unit, out: Output) -> None:
+        if unit.index == 0:
+            self._resume_pending(out, unit.before)
+        self._read(self._reader(), _OneName(unit.data), out, unit.mark, unit.seq, 0)
 
-            return step
+    def finish(self, out: Output) -> None:
+        if self._pending is not None:
+            self._resume_pending(out, out._run.last[0])
 
-        ctx.meter = run.add_stage(self.name, out, [make_step() for _ in range(self.threads)])
-        return Endpoint(out, 0)
+    def _read(
+        self, reader: Any, names: _OneName, out: Output, parent: Any, file_seq: int, records: int
+    ) -> None:
+        shard = self.record_shard
+        while True:
+            try:
+                keys, values = reader.read_up_to(names, self.chunk)
+            except OutOfRangeError:
+                return
+            chunk: Any = (keys, values)
+            n = len(keys)
+            if shard is not None:
+                index, count = shard
+                keep = (records + np.arange(n) + file_seq) % count == index
+                chunk = st.select(chunk, keep)
+            records += n
+            position = reader.state()
+            state = None
+            if position["current_file"] is not None:
+                state = {"reader": position, "file": file_seq, "records": records}
+            out.emit(chunk, state, [parent])

@@ -1,70 +1,104 @@
-"""Where a pipeline's data comes from: file lists, arrays in memory, iterables, ranges.
+"""Where a pipeline's data comes from: file lists, arrays in memory, fixed-length record
+files, iterables, ranges.
 
-Each source runs on one thread, so its order is fixed by its seed: epoch ``e`` of a
-shuffled source is the permutation drawn from ``(seed, e)``. Sharding at the source
-(``shard(index, count)``) takes rows (or files) ``index, index + count, …`` of each
-epoch's order, so ranks that share a seed split every epoch exactly.
+Each source runs on one thread, so its order is fixed by its seed. *Random-access*
+sources (arrays, ranges, file lists, fixed-length record files) shuffle by index: epoch
+``e`` is the permutation drawn from ``(seed, e)``, a full and exact shuffle, and their
+state is ``(epoch, position)`` — resuming costs one permutation, whatever the position.
+Sharding at the source (``shard(index, count)``) takes rows (or files) ``index, index +
+count, …`` of each epoch's order, so ranks that share a seed split every epoch exactly.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import InvalidArgumentError, NotFoundError, OutOfRangeError
+from conveyor.core.errors import DataLossError, InvalidArgumentError, NotFoundError
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline._run import Run, StageContext
-from conveyor.pipeline._stage import Endpoint, Stage, stage_seed
+from conveyor.pipeline.stage import (
+    FILES,
+    INFINITE,
+    EndOfStream,
+    Output,
+    Stage,
+    StageContext,
+    check_int,
+)
 
-__all__ = ["FilesSource", "ArraySource", "IterableSource", "RangeSource"]
+__all__ = [
+    "ArraySource",
+    "FilesSource",
+    "FixedLengthRecordSource",
+    "IterableSource",
+    "RangeSource",
+]
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _check_epochs(epochs: Any) -> int | None:
+def check_epochs(epochs: Any) -> int | None:
     if epochs is None:
         return None
-    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs <= 0:
-        raise InvalidArgumentError(
-            f"epochs must be a positive int or None (forever), got {epochs!r}"
-        )
-    return int(epochs)
+    return check_int("epochs", epochs, minimum=1)
 
 
-def _check_positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+def _clone(obj: Any, **changes: Any) -> Any:
+    clone = object.__new__(type(obj))
+    clone.__dict__.update(obj.__dict__)
+    clone.__dict__.update(changes)
+    return clone
 
 
 class _EpochSource(Stage):
     """A source that repeats an ordered collection of ``size`` rows, epoch by epoch."""
 
+    inputs = 0
     size = 0
+    level: Any = 0
 
     def __init__(
         self, shuffle: bool, seed: int | None, epochs: int | None, chunk_size: int
     ) -> None:
+        if not isinstance(shuffle, bool | np.bool_):
+            raise InvalidArgumentError(f"shuffle must be a bool, got {shuffle!r}")
         self.shuffle = bool(shuffle)
-        self.seed = seed
-        self.epochs = _check_epochs(epochs)
-        self.chunk_size = _check_positive("chunk_size", chunk_size)
+        self.seed = None if seed is None else check_int("seed", seed)
+        self.epochs = check_epochs(epochs)
+        self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
         self.shard: tuple[int, int] | None = None
 
     def with_epochs(self, epochs: int | None) -> _EpochSource:
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.epochs = _check_epochs(epochs)
-        return clone
+        return _clone(self, epochs=check_epochs(epochs))
 
     def with_shard(self, index: int, count: int) -> _EpochSource:
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.shard = (index, count)
-        return clone
+        return _clone(self, shard=(index, count))
 
-    def order(self, epoch: int, seed: np.random.SeedSequence) -> np.ndarray | range:
+    def output_level(self, levels: list[Any]) -> Any:
+        return self.level
+
+    def rows_per_epoch(self) -> int:
+        if self.shard is None:
+            return self.size
+        index, count = self.shard
+        return len(range(index, self.size, count))
+
+    def cardinality(self, counts: list[int]) -> int:
+        if self.epochs is None:
+            return INFINITE if self.size else 0
+        return self.rows_per_epoch() * self.epochs
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}(size={self.size}, shuffle={self.shuffle}, seed={self.seed}, "
+            f"epochs={self.epochs}, chunk={self.chunk_size}, shard={self.shard})"
+        )
+
+    def order(self, epoch: int) -> np.ndarray | range:
         """The row order of one epoch (after sharding).
 
         An unshuffled order is a ``range``, never materialised: a source of a billion
@@ -72,9 +106,7 @@ class _EpochSource(Stage):
         """
         order: np.ndarray | range
         if self.shuffle:
-            rng = np.random.default_rng(
-                np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, epoch))
-            )
+            rng = np.random.default_rng(self._ctx.seed_sequence(self.seed, epoch))
             order = rng.permutation(self.size)
         else:
             order = range(self.size)
@@ -83,40 +115,39 @@ class _EpochSource(Stage):
             order = order[index::count]
         return order
 
-    def emit(self, ctx: StageContext, rows: np.ndarray | slice, seq: int) -> int:
-        """Send the rows ``rows`` (an index array, or a slice of consecutive rows)."""
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._ctx = ctx
+        self._epoch = 0 if state is None else int(state["epoch"])
+        self._pos = 0 if state is None else int(state["pos"])
+        self._order: np.ndarray | range | None = None
+
+    def produce(self, ctx: StageContext, out: Output) -> None:
+        if self._order is None or self._pos >= len(self._order):
+            if self._order is not None:
+                self.end_of_epoch()
+                self._epoch += 1
+                self._pos = 0
+            if self.epochs is not None and self._epoch >= self.epochs:
+                raise EndOfStream
+            self._order = self.order(self._epoch)
+            if len(self._order) == 0:
+                if self.epochs is None:
+                    raise EndOfStream  # forever over nothing is nothing
+                return
+            if self._pos >= len(self._order):
+                return
+        take = self._order[self._pos : self._pos + self.chunk_size]
+        self._pos += len(take)
+        # An unshuffled run of rows is a slice: the chunk is a view, not a copy.
+        rows = slice(take.start, take.stop, take.step) if isinstance(take, range) else take
+        out.emit(self.rows(rows), {"epoch": self._epoch, "pos": self._pos}, [])
+
+    def end_of_epoch(self) -> None:
+        """Called after the last chunk of each epoch."""
+
+    def rows(self, rows: np.ndarray | slice) -> Any:
+        """The unit holding rows ``rows`` (an index array, or a slice of consecutive rows)."""
         raise NotImplementedError
-
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [], out)
-        seed = stage_seed(self.seed, run, index)
-        state: dict[str, Any] = {"epoch": 0, "pos": 0, "seq": 0, "order": None}
-
-        def step() -> None:
-            def work() -> tuple[int, int]:
-                if state["order"] is None or state["pos"] >= len(state["order"]):
-                    if self.epochs is not None and state["epoch"] >= self.epochs:
-                        raise OutOfRangeError(f"{self.name}: {self.epochs} epochs done")
-                    state["order"] = self.order(state["epoch"], seed)
-                    state["epoch"] += 1
-                    state["pos"] = 0
-                    if len(state["order"]) == 0:
-                        return 0, 0
-                take = state["order"][state["pos"] : state["pos"] + self.chunk_size]
-                state["pos"] += len(take)
-                # An unshuffled run of rows is a slice: the chunk is a view, not a copy.
-                rows = slice(take.start, take.stop, take.step) if isinstance(take, range) else take
-                n = self.emit(ctx, rows, state["seq"])
-                state["seq"] += 1
-                return 0, n
-
-            ctx.timed(work)
-
-        ctx.meter = run.add_stage(self.name, out, [step])
-        return Endpoint(out, self.level)
-
-    level: Any = 0
 
 
 def _as_arrays(arrays: Any) -> Any:
@@ -135,7 +166,11 @@ def _as_arrays(arrays: Any) -> Any:
 
 
 class ArraySource(_EpochSource):
-    """Rows of in-memory arrays (a structure of arrays with one row count)."""
+    """Rows of in-memory arrays (a structure of arrays with one row count).
+
+    Chunks are read-only: views of the arrays when unshuffled, so a function that
+    writes into its input (``x *= 2``) fails instead of changing the source.
+    """
 
     name = "from_arrays"
 
@@ -146,10 +181,13 @@ class ArraySource(_EpochSource):
         self.arrays = _as_arrays(arrays)
         self.size = st.chunk_len(self.arrays)
 
-    def emit(self, ctx: StageContext, rows: np.ndarray | slice, seq: int) -> int:
-        chunk = st.select(self.arrays, rows)
-        ctx.put(seq, chunk)
-        return st.chunk_len(chunk)
+    def describe(self) -> str:
+        leaves, _ = st.flatten(self.arrays)
+        shapes = [(str(a.dtype), a.shape) for a in leaves]
+        return f"{super().describe()} {shapes}"
+
+    def rows(self, rows: np.ndarray | slice) -> Any:
+        return st.readonly(st.select(self.arrays, rows))
 
 
 class RangeSource(_EpochSource):
@@ -161,70 +199,198 @@ class RangeSource(_EpochSource):
         self, start: int, stop: int, step: int, epochs: int | None, chunk_size: int
     ) -> None:
         super().__init__(False, None, epochs, chunk_size)
+        start = check_int("start", start, minimum=_INT64_MIN, maximum=_INT64_MAX)
+        stop = check_int("stop", stop, minimum=_INT64_MIN, maximum=_INT64_MAX)
+        step = check_int("step", step, minimum=_INT64_MIN, maximum=_INT64_MAX)
         if step == 0:
             raise InvalidArgumentError("range step must not be 0")
-        self.start, self.stop, self.step_ = int(start), int(stop), int(step)
-        self.size = len(range(self.start, self.stop, self.step_))
+        values = range(start, stop, step)
+        if len(values) and not _INT64_MIN <= values[-1] <= _INT64_MAX:
+            raise InvalidArgumentError(f"range values must fit in int64, got last {values[-1]}")
+        self.first, self.stop, self.step_ = start, stop, step
+        self.size = len(values)
 
-    def emit(self, ctx: StageContext, rows: np.ndarray | slice, seq: int) -> int:
+    def describe(self) -> str:
+        return f"{super().describe()} [{self.first}:{self.stop}:{self.step_}]"
+
+    def rows(self, rows: np.ndarray | slice) -> Any:
         if isinstance(rows, slice):
             index = np.arange(rows.start, rows.stop, rows.step, dtype=np.int64)
         else:
             index = rows.astype(np.int64)
-        ctx.put(seq, self.start + index * self.step_)
-        return len(index)
+        return self.first + index * self.step_
+
+
+def _match(patterns: Any, what: str) -> list[str]:
+    from conveyor.io.files import match_files
+
+    if isinstance(patterns, str | bytes | os.PathLike):
+        patterns = [patterns]
+    try:
+        patterns = list(patterns)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"{what} needs file names or patterns, got {type(patterns).__name__}"
+        ) from None
+    if not patterns:
+        raise InvalidArgumentError(f"{what} needs at least one file name or pattern")
+    names: list[str] = []
+    for p in patterns:
+        found = match_files(p)
+        if not found:
+            raise NotFoundError(f"no files match {os.fsdecode(p)!r}")
+        names.extend(found)
+    return names
+
+
+def _digest(names: list[str]) -> str:
+    return hashlib.sha1("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()[:12]
 
 
 class FilesSource(_EpochSource):
     """File names from patterns or a list, for a ``read`` stage."""
 
     name = "files"
-    level = "files"
+    level = FILES
 
     def __init__(self, patterns: Any, shuffle: bool, seed: int | None, epochs: int | None) -> None:
         super().__init__(shuffle, seed, epochs, 1)
-        from conveyor.io.files import match_files
-
-        if isinstance(patterns, str | bytes | os.PathLike):
-            patterns = [patterns]
-        patterns = list(patterns)
-        if not patterns:
-            raise InvalidArgumentError("files() needs at least one file name or pattern")
-        names: list[str] = []
-        for p in patterns:
-            found = match_files(p)
-            if not found:
-                raise NotFoundError(f"no files match {os.fsdecode(p)!r}")
-            names.extend(found)
-        self.names = names
-        self.size = len(names)
+        self.names = _match(patterns, "files()")
+        self.size = len(self.names)
         self.record_shard: tuple[int, int] | None = None
 
+    def describe(self) -> str:
+        return f"{super().describe()} files={self.size}:{_digest(self.names)}"
+
     def with_shard(self, index: int, count: int) -> FilesSource:
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
         if count <= self.size:
-            clone.shard = (index, count)
-        else:  # too few files: every rank reads every file and keeps its share of records
-            clone.record_shard = (index, count)
-        return clone
+            return _clone(self, shard=(index, count))
+        # Too few files: every rank reads every file and keeps its share of records.
+        return _clone(self, record_shard=(index, count))
 
-    def emit(self, ctx: StageContext, rows: np.ndarray | slice, seq: int) -> int:
+    def cardinality(self, counts: list[int]) -> int:
+        return super().cardinality(counts)
+
+    def rows(self, rows: np.ndarray | slice) -> Any:
         i = rows.start if isinstance(rows, slice) else int(rows[0])
-        ctx.put(seq, self.names[i])
-        return 1
+        return self.names[i]
 
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        endpoint = super().build(run, inputs, max(capacity, 32), index)
-        endpoint.files = self.names
-        endpoint.record_shard = self.record_shard
-        return endpoint
+
+class FixedLengthRecordSource(_EpochSource):
+    """The records of fixed-length record files, by index (TF's
+    ``FixedLengthRecordDataset``): each element is one record, a ``(record_bytes,)``
+    uint8 row. Records are gathered straight from memory-mapped files, so a shuffled
+    epoch is an exact permutation of every record and costs no shuffle buffer.
+    """
+
+    name = "fixed_length_records"
+
+    def __init__(
+        self,
+        patterns: Any,
+        record_bytes: int,
+        header_bytes: int,
+        footer_bytes: int,
+        shuffle: bool,
+        seed: int | None,
+        epochs: int | None,
+        chunk_size: int,
+    ) -> None:
+        super().__init__(shuffle, seed, epochs, chunk_size)
+        self.record_bytes = check_int("record_bytes", record_bytes, minimum=1)
+        self.header_bytes = check_int("header_bytes", header_bytes)
+        self.footer_bytes = check_int("footer_bytes", footer_bytes)
+        self.names = _match(patterns, "fixed_length_records()")
+        counts = []
+        self.damaged: list[tuple[str, int]] = []
+        for name in self.names:
+            size = os.path.getsize(name) if os.path.exists(name) else _remote_size(name)
+            body = max(0, size - self.header_bytes - self.footer_bytes)
+            counts.append(body // self.record_bytes)
+            if body % self.record_bytes:
+                self.damaged.append((name, body % self.record_bytes))
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)])
+        self.size = int(self.offsets[-1])
+
+    def describe(self) -> str:
+        return (
+            f"{super().describe()} record_bytes={self.record_bytes} "
+            f"files={len(self.names)}:{_digest(self.names)} records={self.size}"
+        )
+
+    def start(self, ctx: StageContext, state: Any) -> None:
+        super().start(ctx, state)
+        self._maps: list[np.ndarray | None] = [None] * len(self.names)
+
+    def _records(self, f: int) -> np.ndarray:
+        m = self._maps[f]
+        if m is None:
+            name, n = self.names[f], int(self.counts[f])
+            if n == 0:
+                m = np.empty((0, self.record_bytes), np.uint8)
+            elif os.path.exists(name):
+                m = np.memmap(
+                    name, np.uint8, "r", offset=self.header_bytes, shape=(n, self.record_bytes)
+                )
+            else:
+                from conveyor.io.files import open_input
+
+                with open_input(name) as stream:
+                    data = stream.read()
+                body = data[self.header_bytes : self.header_bytes + n * self.record_bytes]
+                m = np.frombuffer(body, np.uint8).reshape(n, self.record_bytes)
+            self._maps[f] = m
+        return m
+
+    def rows(self, rows: np.ndarray | slice) -> Any:
+        if isinstance(rows, slice):
+            index = np.arange(rows.start, rows.stop, rows.step or 1, dtype=np.int64)
+        else:
+            index = np.asarray(rows, dtype=np.int64)
+        files = np.searchsorted(self.offsets, index, side="right") - 1
+        out = np.empty((len(index), self.record_bytes), np.uint8)
+        first, last = int(files.min()), int(files.max())
+        if first == last:
+            local = index - self.offsets[first]
+            recs = self._records(first)
+            if isinstance(rows, slice):
+                out[:] = recs[int(local[0]) : int(local[-1]) + 1]
+            else:
+                np.take(recs, local, axis=0, out=out)
+            return out
+        for f in np.unique(files):
+            mask = files == f
+            out[mask] = self._records(int(f))[index[mask] - self.offsets[f]]
+        return out
+
+    def end_of_epoch(self) -> None:
+        if self.damaged:
+            name, extra = self.damaged[0]
+            raise DataLossError(
+                f"{name}: {extra} bytes after the last whole record of "
+                f"{self.record_bytes} bytes (every whole record was delivered)"
+            )
+
+    def close(self) -> None:
+        self._maps = [None] * len(self.names)
+
+
+def _remote_size(name: str) -> int:
+    from conveyor.io.files import file_size
+
+    return file_size(name)
 
 
 class IterableSource(Stage):
-    """Elements from a Python iterable (or a function returning a fresh iterator)."""
+    """Elements from a Python iterable (or a function returning a fresh iterator).
+
+    Its state is the epoch and how many elements of it were taken: resuming re-iterates
+    that epoch and skips them (an iterable has no index to seek to).
+    """
 
     name = "from_iterable"
+    inputs = 0
 
     def __init__(
         self,
@@ -232,65 +398,89 @@ class IterableSource(Stage):
         epochs: int | None,
         chunk_size: int,
     ) -> None:
-        self.epochs = _check_epochs(epochs)
-        self.chunk_size = _check_positive("chunk_size", chunk_size)
+        self.epochs = check_epochs(epochs)
+        self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+        self.once = False
         if callable(iterable) and not isinstance(iterable, Iterable):
-            self._make = iterable
+            self._make: Callable[[], Iterable[Any]] = iterable
         elif isinstance(iterable, Iterator):
             if self.epochs != 1:
                 raise InvalidArgumentError(
                     "an iterator can be consumed once: pass a re-iterable (a list, a range) "
                     "or a function returning a fresh iterator for several epochs"
                 )
+            self.once = True
             used = {"done": False}
 
-            def once() -> Iterator[Any]:
+            def once() -> Iterable[Any]:
                 if used["done"]:
                     raise InvalidArgumentError(
-                        "this pipeline's iterator source was already consumed"
+                        "this pipeline's iterator source was already consumed: pass a "
+                        "re-iterable or a function returning a fresh iterator to run it again"
                     )
                 used["done"] = True
                 return iterable
 
             self._make = once
         elif isinstance(iterable, Iterable):
-            self._make = lambda: iter(iterable)
+            self._make = lambda: iterable
         else:
             raise InvalidArgumentError(
                 f"from_iterable needs an iterable, got {type(iterable).__name__}"
             )
+        self._len = len(iterable) if hasattr(iterable, "__len__") else None  # type: ignore[arg-type]
 
     def with_epochs(self, epochs: int | None) -> IterableSource:
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.epochs = _check_epochs(epochs)
-        return clone
+        if self.once and epochs != 1:
+            raise InvalidArgumentError(
+                "an iterator can be consumed once: pass a re-iterable for several epochs"
+            )
+        return _clone(self, epochs=check_epochs(epochs))
 
-    def build(self, run: Run, inputs: list[Endpoint], capacity: int, index: int) -> Endpoint:
-        out = run.channel(capacity, self.name)
-        ctx = StageContext(run, [], out)
-        state: dict[str, Any] = {"epoch": 0, "it": None, "seq": 0}
+    def output_level(self, levels: list[Any]) -> Any:
+        return 0
 
-        def step() -> None:
-            def work() -> tuple[int, int]:
-                batch: list[Any] = []
-                while len(batch) < self.chunk_size:
-                    if state["it"] is None:
-                        if self.epochs is not None and state["epoch"] >= self.epochs:
-                            break
-                        state["it"] = iter(self._make())
-                        state["epoch"] += 1
-                    try:
-                        batch.append(next(state["it"]))
-                    except StopIteration:
-                        state["it"] = None
-                if not batch:
-                    raise OutOfRangeError(f"{self.name}: input exhausted")
-                ctx.put(state["seq"], st.stack(batch, what="chunk"))
-                state["seq"] += 1
-                return 0, len(batch)
+    def cardinality(self, counts: list[int]) -> int:
+        if self.epochs is None:
+            return INFINITE if self._len != 0 else 0
+        return -2 if self._len is None else self._len * self.epochs
 
-            ctx.timed(work)
+    def describe(self) -> str:
+        return f"from_iterable(epochs={self.epochs}, chunk={self.chunk_size})"
 
-        ctx.meter = run.add_stage(self.name, out, [step])
-        return Endpoint(out, 0)
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._epoch = 0 if state is None else int(state["epoch"])
+        self._count = 0 if state is None else int(state["count"])
+        self._skip = self._count
+        self._it: Iterator[Any] | None = None
+
+    def produce(self, ctx: StageContext, out: Output) -> None:
+        batch: list[Any] = []
+        try:
+            while len(batch) < self.chunk_size:
+                if self._it is None:
+                    if self.epochs is not None and self._epoch >= self.epochs:
+                        break
+                    self._it = iter(self._make())
+                    while self._skip:
+                        next(self._it)
+                        self._skip -= 1
+                try:
+                    batch.append(next(self._it))
+                    self._count += 1
+                except StopIteration:
+                    self._it = None
+                    self._epoch += 1
+                    self._count = 0
+                    if batch:
+                        break  # a chunk never spans two epochs, so a state names one
+        except BaseException:
+            if batch:  # everything the iterable gave before failing is delivered
+                self._send(out, batch)
+            raise
+        if not batch:
+            raise EndOfStream
+        self._send(out, batch)
+
+    def _send(self, out: Output, batch: list[Any]) -> None:
+        out.emit(st.stack(batch, what="chunk"), {"epoch": self._epoch, "count": self._count}, [])

@@ -24,6 +24,7 @@ class StageMeter:
         self.busy_seconds = 0.0
         self.wait_in_seconds = 0.0
         self.wait_out_seconds = 0.0
+        self.skipped = 0
         self._busy_by_thread: dict[int, float] = {}
 
     def add(self, n_in: int, n_out: int, busy: float, wait_in: float, wait_out: float) -> None:
@@ -35,6 +36,10 @@ class StageMeter:
             self.wait_in_seconds += wait_in
             self.wait_out_seconds += wait_out
             self._busy_by_thread[thread] = self._busy_by_thread.get(thread, 0.0) + busy
+
+    def add_skipped(self, n: int) -> None:
+        with self._lock:
+            self.skipped += n
 
     def snapshot(self, wall: float) -> StageStats:
         with self._lock:
@@ -55,6 +60,7 @@ class StageMeter:
                 wait_in_seconds=self.wait_in_seconds,
                 wait_out_seconds=self.wait_out_seconds,
                 output_fill=fill,
+                skipped=self.skipped,
             )
 
 
@@ -75,6 +81,7 @@ class StageStats:
             for room in the output queue.
         output_fill: how full its output queue is now (TensorFlow's
             ``fraction_of_N_full``).
+        skipped: elements dropped on purpose (``map(..., on_error="skip")``).
     """
 
     name: str
@@ -87,6 +94,7 @@ class StageStats:
     wait_in_seconds: float
     wait_out_seconds: float
     output_fill: float
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ class PipelineStats:
             "bottleneck": self.bottleneck,
         }
         for s in self.stages:
-            for key in ("elements_out", "throughput", "busy_fraction", "output_fill"):
+            for key in ("elements_out", "throughput", "busy_fraction", "output_fill", "skipped"):
                 out[f"{s.name}/{key}"] = getattr(s, key)
         return out
 

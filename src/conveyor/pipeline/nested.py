@@ -1,0 +1,177 @@
+"""Stages that run a whole pipeline inside them: ``repeat`` (anywhere in a chain) and
+``cache``.
+
+``p.repeat(n)`` after a stage runs ``p`` afresh for each epoch — a new run with its own
+threads, and a seed derived from the epoch, so every shuffle reshuffles (tf.data's
+``reshuffle_each_iteration``). Right after a source, ``repeat`` only sets the source's
+epoch count, which costs nothing.
+
+``p.cache()`` keeps the units of the first complete pass over ``p`` in memory, or in a
+file with ``cache(path)``, and serves later passes — later iterators, later epochs of a
+``repeat`` after it — from there without running ``p``. A pass that stops early
+(``break``, an error) caches nothing, as in tf.data. A file cache is written to
+``path + ".partial"`` and renamed when complete, so it is either whole or absent.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from typing import Any
+
+from conveyor.core.errors import DataLossError
+from conveyor.pipeline import _structure as st
+from conveyor.pipeline.stage import INFINITE, EndOfStream, Output, Stage, StageContext
+
+__all__ = ["RepeatStage", "CacheStage"]
+
+
+class RepeatStage(Stage):
+    """Runs ``inner`` ``count`` times (``None``: forever)."""
+
+    inputs = 0
+    name = "repeat"
+
+    def __init__(self, inner: Any, count: int | None) -> None:
+        self.inner = inner
+        self.count = count
+
+    def output_level(self, levels: list[Any]) -> Any:
+        return self.inner._level
+
+    def describe(self) -> str:
+        return f"repeat({self.count}) of [{' | '.join(self.inner._fingerprint())}]"
+
+    def cardinality(self, counts: list[int]) -> int:
+        n = self.inner.cardinality()
+        if self.count is None:
+            return 0 if n == 0 else INFINITE
+        return n * self.count if n >= 0 else n
+
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._ctx = ctx
+        self._epoch = 0 if state is None else int(state["epoch"])
+        self._inner_state = None if state is None else state["inner"]
+        self._it: Any = None
+
+    def produce(self, ctx: StageContext, out: Output) -> None:
+        while True:
+            if self._it is None:
+                if self.count is not None and self._epoch >= self.count:
+                    raise EndOfStream
+                seed = int(ctx.seed_sequence(None, self._epoch).generate_state(1)[0])
+                self._it = self.inner._units(seed, ctx.deterministic, self._inner_state)
+                self._inner_state = None
+            try:
+                data, mark = next(self._it)
+            except StopIteration:
+                self._it = None
+                self._epoch += 1
+                continue
+            out.emit(data, {"epoch": self._epoch, "inner": mark}, [])
+            return
+
+    def close(self) -> None:
+        if self._it is not None:
+            self._it.close()
+
+
+class _Store:
+    """What a cache holds: the units of one complete pass, once there is one."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.units: list[Any] | None = None
+
+    def load(self) -> list[Any] | None:
+        with self.lock:
+            if self.units is None and self.path is not None and os.path.exists(self.path):
+                self.units = _read_file(self.path)
+            return self.units
+
+    def commit(self, units: list[Any]) -> None:
+        with self.lock:
+            if self.units is not None:
+                return
+            if self.path is not None:
+                partial = f"{self.path}.partial.{os.getpid()}.{threading.get_ident()}"
+                with open(partial, "wb") as f:
+                    for unit in units:
+                        pickle.dump(unit, f, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(partial, self.path)
+            self.units = units
+
+
+def _read_file(path: str) -> list[Any]:
+    units = []
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        while f.tell() < size:
+            try:
+                units.append(pickle.load(f))
+            except Exception as e:
+                raise DataLossError(f"{path}: damaged cache file at byte {f.tell()} ({e!r})") from e
+    return units
+
+
+class CacheStage(Stage):
+    """Serves ``inner``'s units from a cache filled by its first complete pass."""
+
+    inputs = 0
+    name = "cache"
+
+    def __init__(self, inner: Any, path: str | os.PathLike[str] | None) -> None:
+        self.inner = inner
+        self.store = _Store(None if path is None else os.fspath(path))
+
+    def output_level(self, levels: list[Any]) -> Any:
+        return self.inner._level
+
+    def describe(self) -> str:
+        where = "memory" if self.store.path is None else self.store.path
+        return f"cache({where}) of [{' | '.join(self.inner._fingerprint())}]"
+
+    def cardinality(self, counts: list[int]) -> int:
+        return int(self.inner.cardinality())
+
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._units = self.store.load()
+        self._pos = 0
+        self._inner_state = None
+        self._fill: list[Any] | None = []
+        if state is not None:
+            if "pos" in state and self._units is not None:
+                self._pos = int(state["pos"])
+            else:  # resumed halfway through filling: this pass cannot complete the cache
+                self._inner_state = state.get("fill")
+                self._fill = None
+        if self._units is not None and state is not None and "pos" not in state:
+            self._units = None  # resume the filling pass as it was
+        self._it: Any = None
+        self._seed = ctx.seed
+
+    def produce(self, ctx: StageContext, out: Output) -> None:
+        if self._units is not None:
+            if self._pos >= len(self._units):
+                raise EndOfStream
+            data = self._units[self._pos]
+            self._pos += 1
+            out.emit(st.readonly(data), {"pos": self._pos}, [])
+            return
+        if self._it is None:
+            self._it = self.inner._units(self._seed, ctx.deterministic, self._inner_state)
+        try:
+            data, mark = next(self._it)
+        except StopIteration:
+            if self._fill is not None:
+                self.store.commit(self._fill)
+            raise EndOfStream from None
+        if self._fill is not None:
+            self._fill.append(data)
+        out.emit(data, {"fill": mark}, [])
+
+    def close(self) -> None:
+        if self._it is not None:
+            self._it.close()
