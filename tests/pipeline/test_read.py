@@ -145,9 +145,8 @@ def test_resume_mid_file_yields_exactly_the_rest_of_the_uninterrupted_run(tmp_pa
     pipe = build()
     it = iter(pipe)
     head = [_ids(next(it)[1]) for _ in range(13)]  # 130 records: inside the second file
-    state = pipe.state_dict()
+    state = it.state_dict()
     it.close()
     assert head == full[:13]
     resumed = build()
-    resumed.load_state_dict(state)
-    assert [_ids(values) for _, values in resumed] == full[13:]
+    assert [_ids(values) for _, values in resumed.iterate(state)] == full[13:]

@@ -219,10 +219,7 @@ class MixStage(_MultiStage):
             have = self._buffers[i].count
             if have < need:  # input i ended: keep the draws it can still serve
                 cut = min(cut, int(np.nonzero(choices == i)[0][have]))
-                self._live[i] = False
         choices = choices[:cut]
-        if self.stop_on_empty and not all(self._live[i] for i in live):
-            self._live = [False] * self.inputs
         if len(choices):
             pieces = []
             for i in live:
@@ -237,6 +234,13 @@ class MixStage(_MultiStage):
                 data = st.select(joined, inverse)
             else:
                 data = pieces[0][0]
+        for i in live:
+            buffer = self._buffers[i]
+            if buffer.ended and buffer.count == 0:
+                self._live[i] = False
+                if self.stop_on_empty:
+                    self._live = [False] * self.inputs
+        if len(choices):
             resume = [b.resume() for b in self._buffers]
             state = {
                 "rng": self._rng.bit_generator.state,

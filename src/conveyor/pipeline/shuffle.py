@@ -106,8 +106,11 @@ class _Pool:
             leaves = [leaf[rows] for leaf in leaves]
         leaves = self._fit([np.asarray(leaf) for leaf in leaves])
         k = len(leaves[0])
-        if self.n_free < k:
-            self._grow(self.slots + k)
+        need = self.slots + k if self.n_free < k else self.slots
+        if at is not None and len(at):
+            need = max(need, int(at.max()) + 1)
+        if need > self.slots:
+            self._grow(need)
         slots = self.free[self.n_free - k : self.n_free].copy()
         self.n_free -= k
         assert self.columns is not None

@@ -1,0 +1,191 @@
+"""The tf.data and Grain vocabulary: len, skip, zip, concatenate, flat_map, enumerate,
+cache, repeat anywhere, mix; seeded map randomness; ragged elements; validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import conveyor as cv
+import conveyor.pipeline as cp
+from conveyor.errors import InvalidArgumentError
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_len_and_cardinality_where_known():
+    assert len(cp.range(10).batch(3)) == 4
+    assert len(cp.range(10).batch(3, drop_remainder=True)) == 3
+    assert len(cp.from_arrays(np.zeros((7, 2)), epochs=3).take(5)) == 5
+    assert len(cp.range(10).skip(4)) == 6
+    assert cp.range(10).filter(lambda x: x > 2).cardinality() == cp.UNKNOWN
+    assert cp.range(3, epochs=None).cardinality() == cp.INFINITE
+    with pytest.raises(TypeError, match="infinite"):
+        len(cp.range(3, epochs=None))
+
+
+def test_skip_take_enumerate():
+    assert [int(v) for v in cp.range(10, chunk_size=3).skip(4).take(3)] == [4, 5, 6]
+    assert [(int(i), int(v)) for i, v in cp.range(5, 8).enumerate(start=10)] == [
+        (10, 5), (11, 6), (12, 7)
+    ]
+
+
+def test_zip_and_concatenate():
+    a, b = cp.range(5, chunk_size=2), cp.range(100, 103, chunk_size=3)
+    assert [(int(x), int(y)) for x, y in a.zip(b)] == [(0, 100), (1, 101), (2, 102)]
+    assert [int(v) for v in cp.concatenate(cp.range(2), cp.range(10, 12))] == [0, 1, 10, 11]
+
+
+def test_flat_map_of_iterables_and_pipelines():
+    assert [int(v) for v in cp.range(3).flat_map(lambda x: [x] * int(x))] == [1, 2, 2]
+    nested = cp.range(3).batch(1).flat_map(lambda b: cp.range(int(b[0]) * 10, int(b[0]) * 10 + 2))
+    assert [int(v) for v in nested] == [0, 1, 10, 11, 20, 21]
+
+
+def test_repeat_after_a_shuffle_reshuffles_each_epoch():
+    pipe = cp.range(50).shuffle(50, chunk=10).repeat(2).with_options(seed=1)
+    out = [int(v) for v in pipe]
+    first, second = out[:50], out[50:]
+    assert sorted(first) == sorted(second) == list(range(50)) and first != second
+
+
+def test_memory_cache_serves_later_runs_without_running_upstream():
+    calls = []
+
+    def count(x):
+        calls.append(len(x))
+        return x
+
+    pipe = cp.range(100, chunk_size=10).map(count, batched=True).cache()
+    assert [int(v) for v in pipe] == list(range(100))
+    assert [int(v) for v in pipe.repeat(2)] == list(range(100)) * 2
+    assert sum(calls) == 100
+
+
+def test_file_cache_is_written_whole_and_read_back(tmp_path):
+    path = tmp_path / "cache.bin"
+    pipe = cp.range(30_000, chunk_size=7).map(lambda x: x * 2, batched=True).cache(path)
+    it = iter(pipe)
+    next(it)
+    it.close()  # an early stop caches nothing
+    assert not path.exists()
+    assert [int(v) for v in pipe] == list(range(0, 60_000, 2))
+    assert path.exists()
+    again = cp.range(30_000, chunk_size=7).map(lambda x: -x, batched=True).cache(path)
+    assert [int(v) for v in again] == list(range(0, 60_000, 2))  # served from the file
+
+
+def test_mix_draws_rows_not_whole_chunks():
+    out = cp.mix([cp.range(0, 1000), cp.range(1000, 2000)], seed=3).collect()
+    assert sorted(out.tolist()) == list(range(2000))
+    first = (out[:200] < 1000).astype(int)
+    switches = int(np.abs(np.diff(first)).sum())
+    assert switches > 50  # element-level mixing, not a switch per 1,024-element chunk
+    again = cp.mix([cp.range(0, 1000), cp.range(1000, 2000)], seed=3).collect()
+    assert again.tolist() == out.tolist()
+    with pytest.raises(InvalidArgumentError, match="weights"):
+        cp.mix([cp.range(3), cp.range(3)], weights=[1, -1])
+
+
+def _augment(x, rng):
+    return x + rng.integers(0, 1000, size=x.shape)
+
+
+@pytest.mark.parametrize("workers", ["thread", "process"])
+def test_map_rng_is_reproducible_across_threads_workers_and_resume(workers):
+    def build(threads, seed=0):
+        return (
+            cp.range(2000, chunk_size=50)
+            .map(_augment, batched=True, threads=threads, rng=True, workers=workers)
+            .batch(100)
+            .with_options(deterministic=True, seed=seed)
+        )
+
+    one = [b.tolist() for b in build(1)]
+    assert one == [b.tolist() for b in build(3)]
+    assert one != [b.tolist() for b in build(1, seed=1)]
+    it = iter(build(2))
+    for _ in range(7):
+        next(it)
+    state = it.state_dict()
+    it.close()
+    assert [b.tolist() for b in build(2).iterate(state)] == one[7:]
+
+
+def test_ragged_images_flow_through_shuffle_and_padded_batch(tmp_path):
+    sizes = [(32, 32)] * 7 + [(40, 30)] + [(32, 32)] * 8
+    for i, (h, w) in enumerate(sizes):
+        (tmp_path / f"{i:02d}.npy").write_bytes(np.full((h, w), i + 1, np.uint8).tobytes())
+    shapes = dict(enumerate(sizes))
+
+    def decode(key, value):
+        i = int(key.decode().rsplit("/", 1)[1][:2])
+        return np.frombuffer(value, np.uint8).reshape(shapes[i])
+
+    for shuffle in (False, True):
+        pipe = cp.files(str(tmp_path / "*.npy"), shuffle=False).read(cv.WholeFileReader())
+        pipe = pipe.map(decode)
+        if shuffle:
+            pipe = pipe.shuffle(4, seed=0)
+        (batch,) = list(pipe.batch(16, pad=True))
+        assert batch.shape == (16, 40, 32)
+        assert sorted(int(b[0, 0]) for b in batch) == list(range(1, 17))
+    with pytest.raises(InvalidArgumentError, match=r"batch\(16\).*pad=True"):
+        list(cp.files(str(tmp_path / "*.npy"), shuffle=False).read(cv.WholeFileReader()).map(decode).batch(16))
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 1024])
+def test_any_chunking_gives_the_same_elements(chunk):
+    assert [int(v) for v in cp.range(20, chunk_size=chunk).map(lambda x: x + 1).batch(8).unbatch()] == list(range(1, 21))
+
+
+def test_functions_cannot_change_the_source_arrays():
+    data = np.arange(10)
+
+    def double(x):
+        x *= 2
+        return x
+
+    with pytest.raises(ValueError, match="read-only"):
+        list(cp.from_arrays(data, epochs=2).map(double, batched=True))
+    assert data.tolist() == list(range(10))
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: cp.range(3).shuffle(3, chunk=2.5), "chunk must be a positive int"),
+        (lambda: cp.range(3).batch(0), "batch_size must be a positive int"),
+        (lambda: cp.range(3).prefetch(2**40), "prefetch count must be <="),
+        (lambda: cp.range(0, 2**63 + 5, 2**62), "stop must be <="),
+        (lambda: cp.range(3).take(-1), "take count must be an int >= 0"),
+        (lambda: cp.range(3).with_options(seed="abc"), "seed must be an int >= 0"),
+    ],
+)
+def test_bad_arguments_fail_when_the_pipeline_is_built(build, message):
+    with pytest.raises(InvalidArgumentError, match=message):
+        build()
+
+
+def test_read_threads_are_validated_at_construction(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"\0" * 8)
+    with pytest.raises(InvalidArgumentError, match="threads must be a positive int"):
+        cp.files(str(tmp_path / "a.bin")).read(cv.FixedLengthRecordReader(4), threads=2.5)
+
+
+def test_a_huge_shuffle_pool_is_a_bound_not_an_allocation():
+    out = [int(v) for v in cp.range(1000).shuffle(10**8, seed=0)]
+    assert sorted(out) == list(range(1000))
+
+
+def test_a_stage_of_ones_own_through_apply():
+    class AddRow(cp.Stage):
+        name = "add_row"
+
+        def process(self, unit, out):
+            out.emit(unit.data + 1)
+
+    pipe = cp.range(4).apply(AddRow())
+    assert [int(v) for v in pipe] == [1, 2, 3, 4]
+    assert "add_row" in [s.name for s in pipe.stats().stages]
