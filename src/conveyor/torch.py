@@ -5,8 +5,9 @@ The pipeline itself yields NumPy; this module is the one place that imports torc
 
 * :func:`to_tensors` turns the NumPy arrays of a batch into tensors without copying.
 * :func:`loader` iterates a pipeline as tensors, prepared ``prefetch`` batches ahead
-  by a transfer thread that converts each batch and, when asked, pins it and copies it
-  to the device on a side stream while the training step runs.
+  by a transfer stage — the pipeline's last, a :class:`~conveyor.pipeline.Stage` like
+  any other — that converts each batch and, when asked, pins it and copies it to the
+  device on a side stream while the training step runs.
 * :class:`IterableDataset` drops a pipeline into code that expects a
   ``torch.utils.data.DataLoader``.
 * :func:`shard_for_current_rank` gives each ``torch.distributed`` rank its share.
@@ -23,11 +24,9 @@ tensor([4., 5.]) torch.int64
 from __future__ import annotations
 
 import sys
-import time
 import types
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -40,17 +39,12 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         'conveyor.torch needs PyTorch: install it with `pip install "conveyor[torch]"`'
     ) from e
 
-from conveyor.core.coordinator import Coordinator
-from conveyor.core.errors import (
-    CancelledError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    OutOfRangeError,
-)
-from conveyor.core.queues import FIFOQueue
-from conveyor.core.runner import QueueRunner
-from conveyor.pipeline import Pipeline, PipelineStats
-from conveyor.pipeline.stats import StageMeter
+from conveyor.core.errors import FailedPreconditionError, InvalidArgumentError
+from conveyor.core.structure import flatten, map_structure
+from conveyor.pipeline import Output, Pipeline, PipelineIterator, PipelineStats, Stage, Unit
+from conveyor.pipeline import _structure as st
+from conveyor.pipeline.iterator import check_state
+from conveyor.pipeline.stage import StageContext
 
 __all__ = ["IterableDataset", "TorchLoader", "loader", "shard_for_current_rank", "to_tensors"]
 
@@ -73,34 +67,6 @@ _TORCH_DTYPES = frozenset(
         np.complex128,
     )
 )
-_END = object()
-_JOIN_SECONDS = 1.0
-
-
-# -- structures -----------------------------------------------------------------------
-
-
-def _map_leaves(fn: Callable[[Any], Any], x: Any) -> Any:
-    """Apply ``fn`` to every leaf of dicts, lists, tuples and namedtuples."""
-    if isinstance(x, dict):
-        return {k: _map_leaves(fn, v) for k, v in x.items()}
-    if isinstance(x, tuple):
-        items = [_map_leaves(fn, v) for v in x]
-        return type(x)(*items) if hasattr(x, "_fields") else tuple(items)
-    if isinstance(x, list):
-        return [_map_leaves(fn, v) for v in x]
-    return fn(x)
-
-
-def _leaves(x: Any) -> Iterator[Any]:
-    if isinstance(x, dict):
-        for v in x.values():
-            yield from _leaves(v)
-    elif isinstance(x, tuple | list):
-        for v in x:
-            yield from _leaves(v)
-    else:
-        yield x
 
 
 def _to_tensor(x: Any) -> Any:
@@ -132,8 +98,9 @@ def to_tensors(structure: Any) -> Any:
         structure: a leaf, or a dict, list, tuple or namedtuple of them, nested freely.
 
     Returns:
-        The same structure (dicts as plain dicts, namedtuples as their own type) with
-        tensors in place of the convertible arrays.
+        The same structure (dicts as plain dicts in sorted key order, as everywhere in
+        conveyor; namedtuples as their own type) with tensors in place of the
+        convertible arrays.
 
     >>> batch = {"x": np.arange(3, dtype=np.float32), "name": np.array([b"a", b"bc"], object)}
     >>> out = to_tensors(batch)
@@ -142,7 +109,7 @@ def to_tensors(structure: Any) -> Any:
     >>> np.shares_memory(out["x"].numpy(), batch["x"])
     True
     """
-    return _map_leaves(_to_tensor, structure)
+    return map_structure(_to_tensor, structure)
 
 
 # -- pinning and device copies ----------------------------------------------------------
@@ -168,7 +135,7 @@ def _stream_api(device: torch.device) -> Any:
     """The device's stream module (``torch.cuda``, ``torch.xpu``, …).
 
     A device without streams gets ``torch.cpu``, whose streams and events do nothing: its
-    copies then complete before the transfer thread moves on.
+    copies then complete before the transfer stage moves on.
     """
     try:
         module = torch.get_device_module(device)
@@ -182,24 +149,28 @@ def _stream_api(device: torch.device) -> Any:
 class _DeviceCopy:
     """Copies batches to ``device`` on a side stream, and hands them to the consumer.
 
-    :meth:`copy` runs on the transfer thread: it issues every copy on the side stream
-    (``non_blocking=True``) and records an event after them. :meth:`ready` runs on the
-    consumer's thread: the consumer's current stream waits for that event, so the step
-    that uses the batch is queued after its copy without blocking the host, and each
-    device tensor is recorded as used on that stream, so the caching allocator does not
-    reuse its memory while the step still reads it.
+    :meth:`copy` runs on the transfer stage's thread: it issues every copy on the side
+    stream (``non_blocking=True``) and records an event after them. :meth:`ready` runs
+    on the consumer's thread: the consumer's current stream waits for that event, so the
+    step that uses the batch is queued after its copy without blocking the host, and
+    each device tensor is recorded as used on that stream, so the caching allocator does
+    not reuse its memory while the step still reads it.
     """
 
     def __init__(self, device: torch.device, api: Any) -> None:
         self.device = device
         self.api = api
-        self.stream = api.Stream(device=device) if device.type != "cpu" else api.Stream()
 
-    def copy(self, batch: Any) -> tuple[Any, Any]:
-        with self.api.stream(self.stream):
-            out = _map_leaves(self._copy_leaf, batch)
+    def new_stream(self) -> Any:
+        """A side stream for one run's copies."""
+        api = self.api
+        return api.Stream(device=self.device) if self.device.type != "cpu" else api.Stream()
+
+    def copy(self, batch: Any, stream: Any) -> tuple[Any, Any]:
+        with self.api.stream(stream):
+            out = map_structure(self._copy_leaf, batch)
             event = self.api.Event()
-            event.record(self.stream)
+            event.record(stream)
         return out, event
 
     def _copy_leaf(self, x: Any) -> Any:
@@ -210,7 +181,7 @@ class _DeviceCopy:
     def ready(self, batch: Any, event: Any) -> Any:
         current = self.api.current_stream(self.device)
         current.wait_event(event)
-        for leaf in _leaves(batch):
+        for leaf in flatten(batch)[0]:
             if isinstance(leaf, torch.Tensor) and leaf.device.type != "cpu":
                 leaf.record_stream(current)
         return batch
@@ -231,84 +202,95 @@ def _pin_leaf(x: Any) -> Any:
     return x
 
 
-class _Transfer:
-    """One iteration's transfer thread: pipeline batch → tensors → pinned → device.
+class _TransferStage(Stage):
+    """The loader's last pipeline stage: batch → tensors → pinned → on the device.
 
-    A :class:`~conveyor.core.runner.QueueRunner` thread repeats :meth:`_step` and fills
-    a queue of ``prefetch`` ready batches; its errors (and the pipeline's, raised by
-    ``next(source)``) go to the coordinator, whose stop cancels the queue.
+    It emits ``(batch, event)`` pairs: ``event`` is the device copy's event for the
+    consumer's stream to wait on (``None`` without a device). It keeps no state of its
+    own, so a resume mark after a batch is the mark of its input after that batch.
+
+    On an element pipeline (no ``batch``) its input is chunks of rows; it emits each
+    row as one element, so the consumer gets one tensor structure per element (through
+    :meth:`Output.emit_piece`, which makes a resume inside a chunk exact).
     """
 
-    def __init__(
-        self,
-        pipe: Pipeline,
-        source: Iterator[Any],
-        pin: bool,
-        copy: _DeviceCopy | None,
-        prefetch: int,
-        meter: StageMeter,
-    ) -> None:
-        self.pipe = pipe
-        self.source = source
+    threads = 1
+
+    def __init__(self, pin: bool, device_copy: _DeviceCopy | None) -> None:
         self.pin = pin
-        self.device_copy = copy
-        self.meter = meter
-        self.coord = Coordinator()
-        self.queue = FIFOQueue(prefetch, ["pyobject"], name=meter.name)
-        meter.output = self.queue
-        runner = QueueRunner(
-            self.queue,
-            [self._step],
-            queue_closed_exception_types=(OutOfRangeError, CancelledError),
-            name=meter.name,
-        )
-        self.threads = runner.create_threads(coord=self.coord, daemon=True)
-        self._closed = False
+        self.device_copy = device_copy
+        parts = ["pin_memory"] if pin else []
+        if device_copy is not None:
+            parts.append(f"to({device_copy.device})")
+        self.name = "+".join(parts) or "to_tensors"
 
-    def start(self) -> None:
-        for t in self.threads:
-            t.start()
+    def output_level(self, levels: list[Any]) -> Any:
+        level = super().output_level(levels)
+        return 1 if level == 0 else level  # rows in, one unit per element out
 
-    def _step(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            batch = next(self.source)
-        except StopIteration:
-            raise OutOfRangeError("end of the pipeline") from None
-        t1 = time.perf_counter()
+    def cardinality(self, counts: list[int]) -> int:
+        return counts[0]
+
+    def describe(self) -> str:
+        # Where batches go does not change which batches come: a state saved by a loader
+        # on one device resumes a loader on another.
+        return "to_tensors"
+
+    def start(self, ctx: StageContext, state: Any) -> None:
+        self._rows = ctx.levels[0] == 0
+        self._stream = None if self.device_copy is None else self.device_copy.new_stream()
+
+    def _transfer(self, batch: Any) -> tuple[Any, Any]:
         batch = to_tensors(batch)
         if self.pin:
-            batch = _map_leaves(_pin_leaf, batch)
-        item = (batch, None) if self.device_copy is None else self.device_copy.copy(batch)
-        t2 = time.perf_counter()
-        self.queue.enqueue(item)
-        self.meter.add(1, 1, t2 - t1, t1 - t0, time.perf_counter() - t2)
+            batch = map_structure(_pin_leaf, batch)
+        if self.device_copy is None:
+            return batch, None
+        return self.device_copy.copy(batch, self._stream)
 
-    def get(self) -> Any:
-        """The next ready batch, ``_END`` at the end; raises a stage's error first."""
-        try:
-            batch, event = self.queue.dequeue()
-        except OutOfRangeError:
-            batch = _END
-        # An error wins over batches still queued, and over the end.
-        self.coord.raise_requested_exception()
-        if batch is _END or self.device_copy is None:
-            return batch
-        return self.device_copy.ready(batch, event)
+    def process(self, unit: Unit, out: Output) -> None:
+        if not self._rows:
+            out.emit(self._transfer(unit.data))
+            return
+        rows = st.rows(unit.data)
+        for i, row in enumerate(rows):
+            out.emit_piece(self._transfer(row), last=i == len(rows) - 1)
 
     def close(self) -> None:
-        """Stop the transfer thread and the pipeline's run; idempotent, never raises."""
-        if self._closed:
-            return
-        self._closed = True
-        self.coord.request_stop()  # cancels the queue: a blocked enqueue returns
-        self.pipe.close()  # ends the run: a blocked next(source) returns
-        deadline = time.monotonic() + _JOIN_SECONDS
-        for t in self.threads:
-            if t.ident is not None:
-                t.join(max(0.0, deadline - time.monotonic()))
-        if not any(t.is_alive() for t in self.threads):
-            self.source.close()  # type: ignore[attr-defined]
+        self._stream = None
+
+
+class _LoaderIterator(Iterator[Any]):
+    """One iteration of a :class:`TorchLoader`: the pipeline run's batches, each made
+    ready for the consumer's stream. Closing it, or dropping it, ends the run."""
+
+    def __init__(self, run: PipelineIterator, device_copy: _DeviceCopy | None) -> None:
+        self._run = run
+        self._device_copy = device_copy
+
+    def __iter__(self) -> _LoaderIterator:
+        return self
+
+    def __next__(self) -> Any:
+        batch, event = next(self._run)
+        if self._device_copy is not None:
+            batch = self._device_copy.ready(batch, event)
+        return batch
+
+    def close(self) -> None:
+        """Stop the run's threads now; idempotent. Iteration then ends."""
+        self._run.close()
+
+    def __enter__(self) -> _LoaderIterator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        run = getattr(self, "_run", None)
+        if run is not None:
+            run.close()
 
 
 # -- the loader -------------------------------------------------------------------------
@@ -317,9 +299,11 @@ class _Transfer:
 class TorchLoader:
     """Iterates a pipeline as tensors: pinned and on ``device`` when asked (see :func:`loader`).
 
-    Each iteration is a fresh run of the pipeline (resumed by :meth:`load_state_dict`).
-    Breaking out of the loop, an exception, finishing or garbage collection of the
-    iterator stops its threads. One consumer at a time iterates a loader.
+    Each ``iter(loader)`` is a fresh, independent run of the pipeline with the transfer
+    stage last (resumed by :meth:`load_state_dict`); several may run at once.
+    Breaking out of the loop, an exception, finishing, ``close()`` or garbage collection
+    of the iterator stops its threads. :meth:`state_dict` and :meth:`stats` describe the
+    latest iteration, as torchdata's ``StatefulDataLoader`` does.
 
     Args:
         pipe, pin_memory, device, prefetch: as :func:`loader`.
@@ -361,13 +345,10 @@ class TorchLoader:
             if dev.index is None and dev.type != "cpu" and api is not torch.cpu:
                 dev = torch.device(dev.type, api.current_device())
             self._device_copy = _DeviceCopy(dev, api)
-        self._pending_start: int | None = None
-        self._active: _Transfer | None = None
-        self._meter: StageMeter | None = None
-        self._start = 0
-        self._delivered = 0
-        self._wait = 0.0
-        self._t0 = time.perf_counter()
+        # The transfer stage is the last, and prefetch is its output's capacity.
+        self._staged = pipe.apply(_TransferStage(self._pin, self._device_copy)).prefetch(prefetch)
+        self._pending: dict[str, Any] | None = None
+        self._latest: PipelineIterator | None = None
 
     @property
     def pipeline(self) -> Pipeline:
@@ -384,89 +365,61 @@ class TorchLoader:
         """Whether batches are pinned (false where the build has no accelerator)."""
         return self._pin
 
-    @property
-    def _stage_name(self) -> str:
-        parts = ["pin_memory"] if self._pin else []
-        if self._device_copy is not None:
-            parts.append(f"to({self._device_copy.device})")
-        return "+".join(parts) or "to_tensors"
-
     def __iter__(self) -> Iterator[Any]:
-        return self._iterate()
-
-    def _iterate(self) -> Iterator[Any]:
-        self.close()
-        start, self._pending_start = self._pending_start or 0, None
-        self._start, self._delivered, self._wait = start, 0, 0.0
-        self._t0 = time.perf_counter()
-        self._meter = StageMeter(self._stage_name, 1)
-        active = _Transfer(
-            self._pipe, iter(self._pipe), self._pin, self._device_copy, self._prefetch, self._meter
-        )
-        active.start()
-        self._active = active
-        try:
-            while True:
-                t0 = time.perf_counter()
-                batch = active.get()
-                self._wait += time.perf_counter() - t0
-                if batch is _END:
-                    return
-                self._delivered += 1
-                yield batch
-        finally:
-            active.close()
+        """Start a run: from the state given to :meth:`load_state_dict`, if any (once),
+        else from the beginning."""
+        state, self._pending = self._pending, None
+        run = self._staged.iterate(state)
+        self._latest = run
+        return _LoaderIterator(run, self._device_copy)
 
     def close(self) -> None:
         """Stop the latest iteration's threads now (leaving the loop does this too)."""
-        if self._active is not None:
-            self._active.close()
+        if self._latest is not None:
+            self._latest.close()
 
     def stats(self) -> PipelineStats:
-        """The pipeline's figures, with the loader's transfer stage and its consumer.
-
-        The stages are the pipeline's, then the transfer stage, named after what it
-        does: ``to_tensors``, ``pin_memory``, ``to(cuda:0)`` or
-        ``pin_memory+to(cuda:0)``. The consumer figures (``consumer_elements``,
+        """The latest iteration's figures: the pipeline's stages, then the transfer stage,
+        named after what it does (``to_tensors``, ``pin_memory``, ``to(cuda:0)`` or
+        ``pin_memory+to(cuda:0)``); the consumer figures (``consumer_elements``,
         ``consumer_wait_seconds``, ``input_stall``) are the loop's over this loader.
 
         Raises:
             FailedPreconditionError: the loader has not been iterated yet.
         """
-        base = self._pipe.stats()
-        wall = time.perf_counter() - self._t0
-        stages = list(base.stages)
-        if self._meter is not None:
-            stages.append(self._meter.snapshot(wall))
-        return replace(
-            base,
-            wall_seconds=wall,
-            stages=stages,
-            consumer_elements=self._delivered,
-            consumer_wait_seconds=self._wait,
-            input_stall=self._wait / wall if wall > 0 else 0.0,
-            bottleneck=max(stages, key=lambda s: s.busy_fraction).name if stages else "",
-        )
+        if self._latest is None:
+            raise FailedPreconditionError("stats() needs a loader that is or was iterated")
+        return self._latest.stats()
 
     def state_dict(self) -> dict[str, Any]:
-        """The pipeline's state at the last batch this loader delivered.
+        """Where the latest iteration is: the pipeline state (version 2: ``seed``,
+        ``fingerprint``, ``mark``, …) after the last batch the loop received.
 
-        Batches the transfer thread has prepared but not yet delivered do not count, so
-        :meth:`load_state_dict` of it resumes exactly after the last batch the loop got
-        (in the pipeline's deterministic mode; see ``Pipeline.load_state_dict``).
-        """
-        state = self._pipe.state_dict()
-        state["consumed"] = self._start + self._delivered
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Make the next iteration resume from ``state`` (from :meth:`state_dict`).
+        Batches the transfer stage prepared ahead but did not hand to the loop do not
+        count, so :meth:`load_state_dict` of it resumes exactly after the last batch the
+        loop got (in the pipeline's deterministic mode). Before the first iteration, the
+        state given to :meth:`load_state_dict`.
 
         Raises:
-            InvalidArgumentError: a state of another version or shape.
+            FailedPreconditionError: the loader was neither iterated nor given a state.
         """
-        self._pipe.load_state_dict(state)
-        self._pending_start = int(state["consumed"])
+        if self._pending is not None:
+            return dict(self._pending)
+        if self._latest is None:
+            raise FailedPreconditionError(
+                "state_dict() needs a loader that is or was iterated, or load_state_dict()"
+            )
+        return self._latest.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Make the next ``iter(loader)`` resume from ``state`` (from :meth:`state_dict`).
+
+        Raises:
+            InvalidArgumentError: not a pipeline state, a state of another version, or
+                one saved from a different pipeline.
+        """
+        check_state(state, self._staged._fingerprint())
+        self._pending = dict(state)
 
     def __repr__(self) -> str:
         return (
@@ -483,13 +436,14 @@ def loader(
 ) -> TorchLoader:
     """Iterate ``pipe`` as torch tensors, optionally pinned and copied ahead to a device.
 
-    A transfer thread takes each batch from the pipeline, converts it with
+    A transfer stage, added after the pipeline's last, takes each batch, converts it with
     :func:`to_tensors` (no copy), pins it when ``pin_memory`` (``tensor.pin_memory()``)
     and, with a ``device``, issues its copies with ``non_blocking=True`` on a side
     stream, keeping up to ``prefetch`` batches ready. The loop receives each batch with
     its current stream ordered after the batch's copies. On the CPU (``device="cpu"``)
     the same steps run and the copies are no-ops. Leaves that :func:`to_tensors` keeps
-    as NumPy stay on the host.
+    as NumPy stay on the host. An error in the pipeline reaches the loop after every
+    batch that preceded it.
 
     Args:
         pipe: the pipeline; usually batched (``.batch(n)``), as a loader yields what the
@@ -499,11 +453,11 @@ def loader(
             ``torch.utils.data.DataLoader`` does.
         device: where batches go (``"cuda"``, ``"cuda:1"``, ``torch.device``);
             ``None`` keeps the CPU tensors.
-        prefetch: batches the transfer thread keeps ready.
+        prefetch: batches the transfer stage keeps ready.
 
     Returns:
         A :class:`TorchLoader`: iterate it; ``state_dict``, ``load_state_dict`` and
-        ``stats`` pass through to the pipeline.
+        ``stats`` describe its latest iteration.
 
     Raises:
         InvalidArgumentError: ``pipe`` is not a pipeline, ``prefetch`` is not a positive
@@ -528,7 +482,7 @@ class IterableDataset(torch.utils.data.IterableDataset):
     Use it as ``DataLoader(IterableDataset(pipe), batch_size=None)``: the pipeline
     batches, the DataLoader passes each batch through (its ``pin_memory=True`` works as
     usual). Batches are :func:`to_tensors` of the pipeline's, converted ahead by a
-    :func:`loader`'s transfer thread.
+    :func:`loader`'s transfer stage.
 
     ``num_workers > 0`` is refused: each worker process would run a copy of the whole
     pipeline with its own threads, yielding every batch once per worker, and the

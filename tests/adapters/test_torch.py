@@ -1,5 +1,6 @@
-"""conveyor.torch: tensors without copies, pinning and device copies ahead of the loop,
-state and stats passthrough, DataLoader integration, and sharding across real ranks."""
+"""conveyor.torch: tensors without copies, the transfer stage (pinning and device copies
+ahead of the loop), state and stats of the latest iteration, lossless errors, DataLoader
+integration, and sharding across real ranks."""
 
 from __future__ import annotations
 
@@ -69,12 +70,16 @@ def _pipe(n: int = 100, batch: int = 16) -> cp.Pipeline:
 
 
 class _Recorded:
-    """A last pipeline stage that keeps every NumPy batch it passes on."""
+    """A last pipeline stage that passes on writable copies of its batches and keeps them.
+
+    (A source's batches are read-only views, which :func:`ct.to_tensors` must copy; a
+    function's fresh arrays are what a loader hands over without a copy.)"""
 
     def __init__(self) -> None:
         self.batches: list[dict[str, np.ndarray]] = []
 
     def __call__(self, batch):
+        batch = {k: np.array(v) for k, v in batch.items()}
         self.batches.append(batch)
         return batch
 
@@ -103,7 +108,7 @@ def test_to_tensors_shares_the_memory_of_every_numeric_dtype(np_dtype):
     assert np.shares_memory(tensor.numpy(), array)
 
 
-def test_to_tensors_keeps_the_structure_and_leaves_what_torch_cannot_hold_as_numpy():
+def test_to_tensors_keeps_the_structure_in_sorted_key_order_and_leaves_non_torch_dtypes_as_numpy():
     Pair = collections.namedtuple("Pair", "left right")
     names = np.array([b"a", b"bc", b""], dtype=object)
     fixed = np.array([b"ab", b"c", b"d"])
@@ -117,7 +122,7 @@ def test_to_tensors_keeps_the_structure_and_leaves_what_torch_cannot_hold_as_num
         "tag": "train",
     }
     out = ct.to_tensors(batch)
-    assert type(out) is dict and list(out) == ["pair", "list", "n", "tag"]
+    assert type(out) is dict and list(out) == ["list", "n", "pair", "tag"]  # core.structure
     assert type(out["pair"]) is Pair
     assert torch.equal(out["pair"].left, torch.tensor([0, 1, 2]))
     assert out["pair"].right is names
@@ -170,7 +175,14 @@ def test_loader_yields_the_pipelines_batches_as_tensors_over_the_same_memory():
             assert np.shares_memory(tensors[key].numpy(), produced[key])
 
 
-def test_loader_to_the_cpu_device_runs_the_transfer_thread_and_still_copies_nothing():
+def test_read_only_batches_are_copied_so_the_loop_cannot_write_into_the_source():
+    rows = np.arange(32, dtype=np.float32)
+    (batch,) = list(ct.loader(cp.from_arrays(rows, chunk_size=32).batch(32)))
+    batch.add_(1)  # an in-place step on the batch
+    assert np.array_equal(rows, np.arange(32, dtype=np.float32))
+
+
+def test_loader_to_the_cpu_device_runs_the_transfer_stage_and_still_copies_nothing():
     expected = list(_pipe())
     seen = _Recorded()
     batches = ct.loader(_pipe().map(seen), device="cpu")
@@ -319,12 +331,106 @@ def test_state_round_trip_resumes_with_exactly_the_remaining_batches(device):
     state = batches.state_dict()
     it.close()
     assert head == full[:3]
-    assert state == {"version": 1, "seed": 7, "consumed": 3, "deterministic": True}
+    assert json.loads(json.dumps(state)) == state  # plain Python
+    assert {k: state[k] for k in ("version", "seed", "deterministic", "skip")} == {
+        "version": 2,
+        "seed": 7,
+        "deterministic": True,
+        "skip": 0,
+    }
+    assert state["fingerprint"][-1] == "to_tensors"
+    # the transfer stage's mark after batch 3: nothing prepared ahead counts
+    assert state["mark"]["n"] == 3 and state["mark"]["s"] is None
 
     resumed = ct.loader(_pipe(), device=device)
     resumed.load_state_dict(state)
+    assert resumed.state_dict() == state  # before the next iteration: the loaded state
     assert [b["id"].tolist() for b in resumed] == full[3:]
-    assert resumed.state_dict()["consumed"] == 7
+    assert resumed.state_dict()["mark"]["n"] == 7  # units count on from the resume
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("k", [0, 1, 4, 6, 7])
+def test_resuming_after_k_batches_yields_exactly_the_rest(k):
+    def pipe():
+        rows = np.arange(100)
+        return (
+            cp.from_arrays(rows, shuffle=True, chunk_size=8)
+            .map(lambda v: v * 10, batched=True, threads=3)
+            .batch(16)
+            .with_options(deterministic=True, seed=0)
+        )
+
+    full = [b.tolist() for b in ct.loader(pipe())]
+    assert sorted(v for b in full for v in b) == list(range(0, 1000, 10))
+    first = ct.loader(pipe(), prefetch=4)
+    with iter(first) as it:
+        head = [next(it).tolist() for _ in range(k)]
+        time.sleep(0.05)  # batches prepared ahead must not count
+        state = first.state_dict()
+    assert head == full[:k]
+    resumed = ct.loader(pipe())
+    resumed.load_state_dict(json.loads(json.dumps(state)))
+    assert [b.tolist() for b in resumed] == full[k:]
+
+
+@pytest.mark.timeout(60)
+def test_resuming_an_element_loader_inside_a_chunk_yields_exactly_the_rest():
+    def pipe():
+        return cp.from_arrays(np.arange(50), shuffle=True, chunk_size=8).with_options(
+            deterministic=True, seed=0
+        )
+
+    full = [int(t) for t in ct.loader(pipe())]
+    first = ct.loader(pipe())
+    it = iter(first)
+    head = [int(next(it)) for _ in range(11)]  # stops in the middle of the second chunk
+    state = first.state_dict()
+    it.close()
+    resumed = ct.loader(pipe())
+    resumed.load_state_dict(state)
+    assert head + [int(t) for t in resumed] == full
+
+
+@pytest.mark.timeout(60)
+def test_a_state_of_one_device_resumes_a_loader_on_another():
+    batches = ct.loader(_pipe(), device="cpu")
+    it = iter(batches)
+    next(it)
+    state = batches.state_dict()
+    it.close()
+    resumed = ct.loader(_pipe())
+    resumed.load_state_dict(state)
+    assert len(list(resumed)) == 6
+
+
+@pytest.mark.timeout(60)
+def test_two_loaders_over_one_pipeline_iterate_concurrently_and_each_gets_every_batch():
+    pipe = _pipe()
+    expected = [b["id"].tolist() for b in pipe]
+    loaders = [ct.loader(pipe, device="cpu", prefetch=1), ct.loader(pipe)]
+    iterators = [iter(lo) for lo in loaders]
+    got: list[list[list[int]]] = [[], []]
+    for _ in range(len(expected)):  # interleaved: both runs are alive at once
+        for out, it in zip(got, iterators):
+            out.append(next(it)["id"].tolist())
+    for it in iterators:
+        with pytest.raises(StopIteration):
+            next(it)
+    assert got == [expected, expected]
+    assert [lo.stats().consumer_elements for lo in loaders] == [7, 7]
+    assert wait_no_runner_threads() == []
+
+
+@pytest.mark.timeout(60)
+def test_two_iterations_of_one_loader_are_independent_and_state_follows_the_latest():
+    batches = ct.loader(_pipe())
+    first = iter(batches)
+    next(first)
+    second = iter(batches)
+    assert [b["id"].tolist() for b in second] == [b["id"].tolist() for b in _pipe()]
+    assert batches.state_dict()["mark"]["n"] == 7
+    assert len(list(first)) == 6
 
 
 def test_stats_append_the_transfer_stage_and_measure_the_loops_stall():
@@ -383,16 +489,33 @@ def _stage_failure():
 
 
 @pytest.mark.parametrize("device", [None, "cpu"])
-def test_a_pipeline_error_reaches_the_loop_with_its_traceback(device):
+def test_a_pipeline_error_reaches_the_loop_after_every_batch_before_it_with_its_traceback(device):
     got = []
     with pytest.raises(ValueError, match="stage failed") as info:
         for batch in ct.loader(cp.range(1000).batch(10).map(_explode), device=device):
             got.append(batch.tolist())
-    # an error wins over batches still queued: the loop gets a prefix of the good ones
-    assert got == [list(range(i, i + 10)) for i in range(0, 10 * len(got), 10)]
-    assert len(got) <= 5
+    assert got == [list(range(i, i + 10)) for i in range(0, 50, 10)]
     names = [f.name for f in traceback.extract_tb(info.value.__traceback__)]
     assert "_stage_failure" in names and "_explode" in names
+    assert wait_no_runner_threads() == []
+
+
+def _fail_at_5000_batched(rows):
+    if int(rows[-1]) >= 5000:
+        raise ValueError("element 5000")
+    return rows
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("device", [None, "cpu"])
+def test_every_batch_queued_before_an_upstream_error_is_delivered_before_it(device):
+    pipe = cp.range(6000, chunk_size=100).map(_fail_at_5000_batched, batched=True).batch(100)
+    got = []
+    with pytest.raises(ValueError, match="element 5000"):
+        for batch in ct.loader(pipe, device=device, prefetch=2):
+            got.append(batch)
+    assert len(got) == 50
+    assert torch.equal(torch.cat(got), torch.arange(5000))
     assert wait_no_runner_threads() == []
 
 
@@ -406,6 +529,17 @@ def test_loader_rejects_bad_arguments():
         ct.loader(cp.range(3), device="no-such-device")
     with pytest.raises(InvalidArgumentError, match="version"):
         ct.loader(cp.range(3)).load_state_dict({"version": 99})
+    with pytest.raises(InvalidArgumentError, match="dict"):
+        ct.loader(cp.range(3)).load_state_dict([2])
+    with pytest.raises(FailedPreconditionError, match="iterated"):
+        ct.loader(cp.range(3)).state_dict()
+    other = ct.loader(cp.range(3).batch(2))
+    list(other)
+    with pytest.raises(InvalidArgumentError, match="different pipeline"):
+        ct.loader(cp.range(3).batch(3)).load_state_dict(other.state_dict())
+    bad_seed = {**other.state_dict(), "seed": -1}
+    with pytest.raises(InvalidArgumentError, match="seed"):
+        ct.loader(cp.range(3).batch(2)).load_state_dict(bad_seed)
 
 
 def test_loader_over_elements_yields_scalar_tensors():
@@ -434,7 +568,7 @@ def test_the_iterable_dataset_state_resumes_a_dataloader_with_exactly_the_remain
     head = [next(it)["id"].tolist() for _ in range(4)]
     state = dataset.state_dict()
     del it
-    assert head == full[:4] and state["consumed"] == 4
+    assert head == full[:4] and state["version"] == 2 and state["mark"]["n"] == 4
 
     resumed = ct.IterableDataset(_pipe())
     resumed.load_state_dict(state)
@@ -544,7 +678,8 @@ def test_the_documented_training_loop_runs():
     namespace: dict = {}
     exec(compile(blocks[0], str(DOCS), "exec"), namespace)
     assert namespace["step"] == 31  # 2 epochs of 1024 rows in batches of 64
-    assert namespace["checkpoint"]["data"]["consumed"] == 10
+    data = namespace["checkpoint"]["data"]
+    assert data["version"] == 2 and data["deterministic"] and data["mark"]["n"] == 10
     rest = list(namespace["batches"])
     assert len(rest) == 22
     assert tuple(rest[0][0].shape) == (64, 32) and rest[0][1].dtype == torch.int64

@@ -77,10 +77,10 @@ def _indexed(pattern, epochs=20):
 
 def test_index_shuffled_source_is_an_exact_permutation_per_epoch(tmp_path):
     pattern = _cifar_files(tmp_path, files=3, per_file=500)
-    epochs = [
-        sum((_ids(b) for b in cp.fixed_length_records(pattern, 3073, shuffle=True, seed=s).batch(100)), [])
-        for s in (1, 1, 2)
-    ]
+    epochs = []
+    for s in (1, 1, 2):
+        pipe = cp.fixed_length_records(pattern, 3073, shuffle=True, seed=s).batch(100)
+        epochs.append([i for b in pipe for i in _ids(b)])
     assert sorted(epochs[0]) == list(range(1500))
     assert epochs[0] == epochs[1] != epochs[2]
     assert epochs[0] != sorted(epochs[0])
@@ -96,7 +96,11 @@ def test_restoring_an_index_shuffled_source_is_flat_in_the_position(tmp_path):
             "fingerprint": pipe._fingerprint(),
             "seed": 5,
             "deterministic": True,
-            "mark": {"s": {"skip": 0}, "p": [{"s": {"epoch": epochs_done, "pos": 0}, "p": [], "n": 0}], "n": 0},
+            "mark": {
+                "s": {"skip": 0},
+                "p": [{"s": {"epoch": epochs_done, "pos": 0}, "p": [], "n": 0}],
+                "n": 0,
+            },
             "skip": 0,
         }
         t0 = time.perf_counter()
@@ -146,8 +150,10 @@ def test_resume_inside_a_chunk_of_an_unbatched_stream():
 
 
 def test_iterator_load_state_dict_restarts_it_and_refuses_bad_states():
-    pipe = cp.from_arrays(np.arange(50), shuffle=True, seed=1).batch(5).with_options(
-        deterministic=True, seed=2
+    pipe = (
+        cp.from_arrays(np.arange(50), shuffle=True, seed=1)
+        .batch(5)
+        .with_options(deterministic=True, seed=2)
     )
     full = [b.tolist() for b in pipe]
     it = iter(pipe)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import collections
 import gc
+import json
 import threading
 import time
 import traceback

@@ -27,7 +27,9 @@ def test_len_and_cardinality_where_known():
 def test_skip_take_enumerate():
     assert [int(v) for v in cp.range(10, chunk_size=3).skip(4).take(3)] == [4, 5, 6]
     assert [(int(i), int(v)) for i, v in cp.range(5, 8).enumerate(start=10)] == [
-        (10, 5), (11, 6), (12, 7)
+        (10, 5),
+        (11, 6),
+        (12, 7),
     ]
 
 
@@ -132,12 +134,19 @@ def test_ragged_images_flow_through_shuffle_and_padded_batch(tmp_path):
         assert batch.shape == (16, 40, 32)
         assert sorted(int(b[0, 0]) for b in batch) == list(range(1, 17))
     with pytest.raises(InvalidArgumentError, match=r"batch\(16\).*pad=True"):
-        list(cp.files(str(tmp_path / "*.npy"), shuffle=False).read(cv.WholeFileReader()).map(decode).batch(16))
+        list(
+            cp.files(str(tmp_path / "*.npy"), shuffle=False)
+            .read(cv.WholeFileReader())
+            .map(decode)
+            .batch(16)
+        )
 
 
 @pytest.mark.parametrize("chunk", [1, 4, 1024])
 def test_any_chunking_gives_the_same_elements(chunk):
-    assert [int(v) for v in cp.range(20, chunk_size=chunk).map(lambda x: x + 1).batch(8).unbatch()] == list(range(1, 21))
+    assert [
+        int(v) for v in cp.range(20, chunk_size=chunk).map(lambda x: x + 1).batch(8).unbatch()
+    ] == list(range(1, 21))
 
 
 def test_functions_cannot_change_the_source_arrays():

@@ -48,6 +48,6 @@ __all__ = [
     "from_iterable",
     "interleave",
     "mix",
-    "range",
-    "zip",
 ]
+# `range` and `zip` are attributes (cp.range, cp.zip) but not star-exports: they would
+# shadow the builtins.

@@ -121,7 +121,9 @@ class BatchStage(Stage):
     def start(self, ctx: StageContext, state: Any) -> None:
         self._rows = ctx.levels[0] == 0
         self._ctx = ctx
-        self._buffer = RowBuffer(self._rows, ctx.input_marks[0], 0 if state is None else int(state["skip"]))
+        self._buffer = RowBuffer(
+            self._rows, ctx.input_marks[0], 0 if state is None else int(state["skip"])
+        )
 
     def process(self, unit: Unit, out: Output) -> None:
         self._buffer.add(unit)
@@ -136,10 +138,7 @@ class BatchStage(Stage):
     def _emit(self, out: Output, n: int) -> None:
         taken = self._buffer.take(n)
         try:
-            if self._rows:
-                batch = st.densify(taken, self.pad)
-            else:
-                batch = st.stack(taken, pad=self.pad)
+            batch = st.densify(taken, self.pad) if self._rows else st.stack(taken, pad=self.pad)
         except InvalidArgumentError as e:
             raise InvalidArgumentError(f"{self.name}: {e}") from None
         before, skip = self._buffer.resume()

@@ -79,7 +79,11 @@ def apply_map(
     ``skip_errors``.
     """
     level, seed, remote = how
-    rng = None if seed is None else np.random.default_rng(np.random.SeedSequence(seed[0], spawn_key=tuple(seed[1])))
+    rng = (
+        None
+        if seed is None
+        else np.random.default_rng(np.random.SeedSequence(seed[0], spawn_key=tuple(seed[1])))
+    )
     error: BaseException | None = None
     skipped = 0
     out: Any = None

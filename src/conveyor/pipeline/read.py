@@ -91,7 +91,9 @@ class ReadStage(Stage):
             return
         reader = self._reader()
         reader.restore(pending["reader"])
-        self._read(reader, _OneName(None), out, parent, int(pending["file"]), int(pending["records"]))
+        self._read(
+            reader, _OneName(None), out, parent, int(pending["file"]), int(pending["records"])
+        )
 
     def process(self, unit: Unit, out: Output) -> None:
         if unit.index == 0:
