@@ -2,9 +2,11 @@
 
 A file name is either a local path (``"data/batch_1.bin"``, ``"file:///data/x"``) or an
 fsspec URL (``"memory://x"``, ``"http://host/x"``, ``"s3://bucket/x"``,
-``"simplecache::s3://bucket/x"``). Local paths are read with the built-in unbuffered
-``open`` (one system call per read); URLs go through fsspec as a *streaming* source: reads
-are ranged requests of the size the reader asks for, never a whole-file download.
+``"simplecache::s3://bucket/x"``): only a name that starts with a URL scheme is a URL
+(see :func:`is_url`), so a local file may have any name, ``::`` included. Local paths are
+read with the built-in unbuffered ``open`` (one system call per read); URLs go through
+fsspec as a *streaming* source: reads are ranged requests of the size the reader asks
+for, never a whole-file download.
 
 Every failure surfaces as a :mod:`conveyor.core.errors` exception naming the file:
 a missing file is :class:`~conveyor.core.errors.NotFoundError`, a corrupt compressed
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+import re
 import zlib
 from collections.abc import Iterable
 from typing import Any, BinaryIO
@@ -77,13 +80,27 @@ def path_str(path: str | bytes | os.PathLike[Any]) -> str:
         ) from None
 
 
+# A URL starts with a scheme and "://" ("s3://b/k"), or is an fsspec chain that starts with
+# a protocol and "::" ("simplecache::s3://b/k") and holds a "://" somewhere.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(://|::)")
+
+
 def is_url(path: str | bytes | os.PathLike[Any]) -> bool:
     """Whether *path* names a file through fsspec rather than the local file system.
 
-    ``file://`` URLs count as local paths.
+    Only a name that starts with a URL scheme (``proto://...``), or an fsspec chain
+    that starts with a protocol and holds one (``simplecache::s3://...``), is a URL;
+    everything else is a local path, whatever it contains (``labels::.tfrecord`` is a
+    file of that name). A name that exists as a local file or directory is local even
+    if it looks like a URL, and ``file://`` URLs are local paths.
+
+    >>> [is_url(p) for p in ("s3://b/k", "simplecache::s3://b/k", "a::b", "file:///x")]
+    [True, True, False, False]
     """
     p = path_str(path)
-    return ("://" in p or "::" in p) and not p.startswith("file://")
+    if p.startswith("file://") or "://" not in p or not _URL_START.match(p):
+        return False
+    return not os.path.lexists(p)
 
 
 def _local(path: str) -> str:
