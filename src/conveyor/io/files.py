@@ -35,6 +35,7 @@ import zlib
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
+from conveyor._optional import missing_from, require
 from conveyor.core.errors import (
     DataLossError,
     FailedPreconditionError,
@@ -108,12 +109,19 @@ def _local(path: str) -> str:
 
 
 def _fsspec(path: str) -> tuple[Any, str]:
-    try:
-        import fsspec
-    except ImportError:  # pragma: no cover - fsspec is a declared dependency
-        raise FailedPreconditionError(f"{path}: reading URLs needs the fsspec package") from None
+    """The fsspec filesystem for a URL, and the path on it.
+
+    Raises:
+        ImportError: fsspec (``conveyor[io]``), or a package the URL's filesystem needs
+            that a conveyor extra provides (aiohttp for ``http://``: ``conveyor[http]``),
+            is not installed.
+    """
+    fsspec = require("fsspec", f"the URL {path}")
     try:
         return fsspec.core.url_to_fs(path)
+    except ImportError as e:
+        ours = missing_from(e, f"the URL {path}")
+        raise (ours or _translate(e, path, "open")) from e
     except Exception as e:
         raise _translate(e, path, "open") from e
 
@@ -419,6 +427,9 @@ def open_input(path: str | bytes | os.PathLike[Any], compression: str | None = N
         PermissionDeniedError: the file may not be read.
         InvalidArgumentError: an unknown *compression*.
         UnknownError: any other failure of the file system.
+        ImportError: *path* is a URL and fsspec (``conveyor[io]``), or the package its
+            filesystem needs (aiohttp for ``http://``: ``conveyor[http]``), is not
+            installed.
     """
     name = path_str(path)
     kind = compression_name(compression)
@@ -448,8 +459,8 @@ def open_output(path: str | bytes | os.PathLike[Any]) -> BinaryIO:
 
     Raises:
         NotFoundError: the parent directory does not exist.
-        PermissionDeniedError, FailedPreconditionError, UnknownError: as for
-        :func:`open_input`.
+        PermissionDeniedError, FailedPreconditionError, UnknownError, ImportError: as
+        for :func:`open_input`.
     """
     name = path_str(path)
     try:
@@ -457,7 +468,7 @@ def open_output(path: str | bytes | os.PathLike[Any]) -> BinaryIO:
             fs, fspath = _fsspec(name)
             return fs.open(fspath, "wb")
         return open(_local(name), "wb")
-    except OpError:
+    except (OpError, ImportError):
         raise
     except Exception as e:
         raise _translate(e, name, "open for writing") from e
@@ -479,7 +490,7 @@ def file_size(path: str | bytes | os.PathLike[Any]) -> int:
                 raise UnknownError(f"{name}: the file system does not report its size")
             return int(size)
         return os.stat(_local(name)).st_size
-    except OpError:
+    except (OpError, ImportError):
         raise
     except Exception as e:
         raise _translate(e, name, "stat") from e
