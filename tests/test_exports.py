@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import conveyor
 import conveyor.core
+import conveyor.errors
 import conveyor.io
 import conveyor.ops
 
@@ -73,9 +74,29 @@ def test_pipeline_constructors_are_exported_from_the_top_level():
     import conveyor.pipeline as cp
 
     for name in ["Pipeline", "files", "from_arrays", "from_iterable", "interleave", "range"]:
-        assert name in conveyor.__all__
         assert getattr(conveyor, name) is getattr(cp, name)
+    assert {"Pipeline", "files", "from_arrays", "from_iterable", "interleave"} <= set(
+        conveyor.__all__
+    )
     assert [int(v) for v in conveyor.range(3)] == [0, 1, 2]
+
+
+def test_range_is_an_attribute_but_not_a_star_export():
+    assert "range" not in conveyor.__all__
+    assert "range" in dir(conveyor)
+    namespace: dict = {}
+    exec("from conveyor import *", namespace)
+    assert "range" not in namespace
+    assert namespace["FIFOQueue"] is conveyor.FIFOQueue
+    exec("r = range(3)", namespace)
+    assert namespace["r"] == range(3)
+
+
+def test_no_star_export_shadows_a_builtin():
+    import builtins
+
+    for module in (conveyor, conveyor.core, conveyor.errors, conveyor.io, conveyor.ops):
+        assert sorted(set(module.__all__) & set(dir(builtins))) == [], module.__name__
 
 
 def test_unknown_attribute_is_an_attribute_error():

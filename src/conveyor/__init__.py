@@ -4,6 +4,8 @@ Queues, runner threads and a coordinator — TensorFlow 1's input pipeline, in P
 NumPy — so the training step always finds a batch waiting.
 """
 
+import builtins
+
 from conveyor import core as _core
 from conveyor import errors
 from conveyor._lazy import lazy_exports
@@ -42,7 +44,9 @@ __getattr__, _ = lazy_exports(__name__, _LAZY)
 
 _EAGER = ["errors", *_core.__all__]
 
-__all__ = _EAGER + sorted(_LAZY)
+# `from conveyor import *` must not shadow a builtin: `conveyor.range` is an attribute,
+# not a star-export.
+__all__ = _EAGER + sorted(name for name in _LAZY if not hasattr(builtins, name))
 
 
 def __dir__() -> list[str]:
