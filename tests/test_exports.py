@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 import conveyor
 import conveyor.core
 import conveyor.errors
@@ -100,8 +104,6 @@ def test_no_star_export_shadows_a_builtin():
 
 
 def test_unknown_attribute_is_an_attribute_error():
-    import pytest
-
     with pytest.raises(AttributeError):
         conveyor.no_such_name  # noqa: B018
 
@@ -122,3 +124,75 @@ def test_core_imports_nothing_but_numpy_and_the_standard_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- what type checkers and IDEs see ----------------------------------------------------
+
+
+def _type_checking_imports(source_file: str) -> dict[str, str]:
+    """name -> module of the explicit re-exports under ``if TYPE_CHECKING:``."""
+    import ast
+
+    tree = ast.parse(Path(source_file).read_text())
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                for alias in statement.names:
+                    assert alias.asname == alias.name, f"{alias.name}: not `{alias.name} as ...`"
+                    found[alias.name] = str(statement.module)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "exports"),
+    [
+        ("conveyor", "_LAZY"),
+        ("conveyor.io", "_EXPORTS"),
+        ("conveyor.ops", "_EXPORTS"),
+    ],
+)
+def test_type_checkers_see_exactly_the_lazy_names_where_they_are_defined(package, exports):
+    import importlib
+
+    module = importlib.import_module(package)
+    assert _type_checking_imports(module.__file__) == getattr(module, exports)
+
+
+def test_the_package_is_marked_as_typed():
+    assert (Path(conveyor.__file__).parent / "py.typed").is_file()
+
+
+@pytest.mark.timeout(60)
+def test_mypy_sees_the_lazy_names_and_refuses_a_misspelt_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("mypy")
+    (tmp_path / "user.py").write_text(
+        "import conveyor\n"
+        "reveal_type(conveyor.FixedLengthRecordReader(3073))\n"
+        "reveal_type(conveyor.io.TFRecordReader())\n"
+        "reveal_type(conveyor.FIFOQueue)\n"
+        "conveyor.FixedLenghtRecordReader\n"
+    )
+    flags = ["--no-implicit-reexport", "--ignore-missing-imports", "--no-error-summary"]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", *flags, "--cache-dir", str(tmp_path / "cache"), "user.py"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(Path(conveyor.__file__).parent.parent)},
+        timeout=60,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [
+        'user.py:2: note: Revealed type is "conveyor.io.readers.FixedLengthRecordReader"',
+        'user.py:3: note: Revealed type is "conveyor.io.readers.TFRecordReader"',
+    ]
+    assert lines[2].startswith('user.py:4: note: Revealed type is "def (capacity: int')
+    assert lines[3:] == [
+        'user.py:5: error: Module has no attribute "FixedLenghtRecordReader"  [attr-defined]'
+    ]
