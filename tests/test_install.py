@@ -13,10 +13,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import conveyor
+from helpers import write_cifar_files
 
 SRC = str(Path(conveyor.__file__).resolve().parent.parent)
 
@@ -69,16 +69,9 @@ def _run_without(code: str, tmp_path: Path, blocked: tuple[str, ...] = EXTRAS_MO
     return done.stdout
 
 
-def _cifar_rows(records: int) -> np.ndarray:
-    rows = (np.arange(records * 3073) % 251).astype(np.uint8).reshape(records, 3073)
-    rows[:, 0] = np.arange(records) % 10  # the label byte
-    return rows
-
-
 @pytest.mark.timeout(60)
 def test_the_readers_of_local_files_work_without_any_extra(tmp_path):
-    rows = _cifar_rows(3)
-    (tmp_path / "data_batch_1.bin").write_bytes(rows.tobytes())
+    rows = write_cifar_files(tmp_path, per_file=3, files=1)
     (tmp_path / "lines.txt").write_bytes(b"first\nsecond\n")
     out = _run_without(
         """
@@ -99,7 +92,7 @@ def test_the_readers_of_local_files_work_without_any_extra(tmp_path):
     )
     assert out.splitlines() == [
         "[b'data_batch_1.bin:0', b'data_batch_1.bin:1', b'data_batch_1.bin:2'] (3, 3073) "
-        "uint8 [0, 1, 2]",
+        f"uint8 {rows[:, 0].tolist()}",
         f"{rows[2, 1:4].tolist()} {int(rows.astype(int).sum())}",
         "[b'first', b'second']",
         "(b'lines.txt', b'first\\nsecond\\n')",
@@ -110,8 +103,7 @@ def test_the_readers_of_local_files_work_without_any_extra(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_the_pipeline_reads_cifar_files_without_any_extra(tmp_path):
-    for i in (1, 2):
-        (tmp_path / f"data_batch_{i}.bin").write_bytes(_cifar_rows(5).tobytes())
+    rows = write_cifar_files(tmp_path, per_file=5, files=2)
     out = _run_without(
         """
         import conveyor as cv
@@ -121,11 +113,13 @@ def test_the_pipeline_reads_cifar_files_without_any_extra(tmp_path):
         (batch,) = list(pipe)
         keys, values = batch
         print(sorted(keys.tolist())[:2], values.shape, sorted(values[:, 0].tolist()))
+        print(sorted(values.sum(axis=1, dtype=int).tolist()))  # each record, once
         """,
         tmp_path,
     )
     assert out.splitlines() == [
-        "[b'data_batch_1.bin:0', b'data_batch_1.bin:1'] (10, 3073) [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]"
+        f"[b'data_batch_1.bin:0', b'data_batch_1.bin:1'] (10, 3073) {sorted(rows[:, 0].tolist())}",
+        str(sorted(rows.sum(axis=1, dtype=int).tolist())),
     ]
 
 
