@@ -81,9 +81,9 @@ def _modules(root: Path) -> dict[str, Path]:
 
 
 def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]):
-    """``(line, imported module)`` for every import in *tree*, relative ones resolved;
-    ``from package import name`` counts as importing ``package.name`` when that is a
-    module of the package."""
+    """``(line, imported module)`` for every import in *tree*, relative ones resolved.
+    ``from package import name`` counts as importing ``package.name`` when that is one
+    of our modules (in *known*) or *package* is not ours, else as importing *package*."""
     here = module if is_package else module.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -97,7 +97,8 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]):
                 base = ".".join(package + ([node.module] if node.module else []))
             for alias in node.names:
                 child = f"{base}.{alias.name}"
-                yield node.lineno, child if child in known else base
+                inside = _within(base, "conveyor")
+                yield node.lineno, child if child in known or not inside else base
         elif isinstance(node, ast.Call) and node.args:
             function = ast.unparse(node.func)
             first = node.args[0]
@@ -149,8 +150,37 @@ def violations(root: Path) -> list[str]:
     return found
 
 
+def private_imports(root: Path) -> list[str]:
+    """Every import of another package's private module (``_posixshmem``,
+    ``multiprocessing._x``) under *root*/conveyor, as ``"<file>:<line>: <module>"``."""
+    modules = _modules(root)
+    found = []
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        for line, target in sorted(
+            _imports(tree, module, path.name == "__init__.py", set(modules))
+        ):
+            private = any(p.startswith("_") and not p.startswith("__") for p in target.split("."))
+            if private and not _within(target, "conveyor"):
+                found.append(f"{path.relative_to(root).as_posix()}:{line}: {target}")
+    return found
+
+
 def test_no_module_imports_a_higher_layer_or_torch():
     assert violations(SRC) == []
+
+
+def test_no_module_imports_a_private_module_of_python_or_another_package(tmp_path):
+    assert private_imports(SRC) == []
+    (tmp_path / "conveyor").mkdir()
+    (tmp_path / "conveyor" / "shm.py").write_text(
+        "import os\ntry:\n    import _posixshmem\nexcept ImportError:\n    pass\n"
+        "from conveyor import _lazy\nfrom multiprocessing import _private\n"
+    )
+    assert private_imports(tmp_path) == [
+        "conveyor/shm.py:3: _posixshmem",
+        "conveyor/shm.py:7: multiprocessing._private",
+    ]
 
 
 def test_the_checker_names_the_module_the_line_and_the_forbidden_import(tmp_path):
