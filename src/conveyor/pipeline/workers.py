@@ -300,7 +300,7 @@ def _context() -> Any:
             from multiprocessing import forkserver
 
             server = getattr(forkserver, "_forkserver", None)
-            listed = getattr(server, "_preload_modules", None) or ["__main__"]
+            listed = getattr(server, "_preload_modules", ["__main__"])
             ctx.set_forkserver_preload(list(dict.fromkeys([*listed, _PRELOAD])))
         _context_ready = True
     return ctx
