@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 import conveyor
 import conveyor.core
+import conveyor.errors
 import conveyor.io
 import conveyor.ops
 
@@ -73,14 +78,32 @@ def test_pipeline_constructors_are_exported_from_the_top_level():
     import conveyor.pipeline as cp
 
     for name in ["Pipeline", "files", "from_arrays", "from_iterable", "interleave", "range"]:
-        assert name in conveyor.__all__
         assert getattr(conveyor, name) is getattr(cp, name)
+    assert {"Pipeline", "files", "from_arrays", "from_iterable", "interleave"} <= set(
+        conveyor.__all__
+    )
     assert [int(v) for v in conveyor.range(3)] == [0, 1, 2]
 
 
-def test_unknown_attribute_is_an_attribute_error():
-    import pytest
+def test_range_is_an_attribute_but_not_a_star_export():
+    assert "range" not in conveyor.__all__
+    assert "range" in dir(conveyor)
+    namespace: dict = {}
+    exec("from conveyor import *", namespace)
+    assert "range" not in namespace
+    assert namespace["FIFOQueue"] is conveyor.FIFOQueue
+    exec("r = range(3)", namespace)
+    assert namespace["r"] == range(3)
 
+
+def test_no_star_export_shadows_a_builtin():
+    import builtins
+
+    for module in (conveyor, conveyor.core, conveyor.errors, conveyor.io, conveyor.ops):
+        assert sorted(set(module.__all__) & set(dir(builtins))) == [], module.__name__
+
+
+def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError):
         conveyor.no_such_name  # noqa: B018
 
@@ -101,3 +124,75 @@ def test_core_imports_nothing_but_numpy_and_the_standard_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- what type checkers and IDEs see ----------------------------------------------------
+
+
+def _type_checking_imports(source_file: str) -> dict[str, str]:
+    """name -> module of the explicit re-exports under ``if TYPE_CHECKING:``."""
+    import ast
+
+    tree = ast.parse(Path(source_file).read_text())
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                for alias in statement.names:
+                    assert alias.asname == alias.name, f"{alias.name}: not `{alias.name} as ...`"
+                    found[alias.name] = str(statement.module)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "exports"),
+    [
+        ("conveyor", "_LAZY"),
+        ("conveyor.io", "_EXPORTS"),
+        ("conveyor.ops", "_EXPORTS"),
+    ],
+)
+def test_type_checkers_see_exactly_the_lazy_names_where_they_are_defined(package, exports):
+    import importlib
+
+    module = importlib.import_module(package)
+    assert _type_checking_imports(module.__file__) == getattr(module, exports)
+
+
+def test_the_package_is_marked_as_typed():
+    assert (Path(conveyor.__file__).parent / "py.typed").is_file()
+
+
+@pytest.mark.timeout(60)
+def test_mypy_sees_the_lazy_names_and_refuses_a_misspelt_one(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("mypy")
+    (tmp_path / "user.py").write_text(
+        "import conveyor\n"
+        "reveal_type(conveyor.FixedLengthRecordReader(3073))\n"
+        "reveal_type(conveyor.io.TFRecordReader())\n"
+        "reveal_type(conveyor.FIFOQueue)\n"
+        "conveyor.FixedLenghtRecordReader\n"
+    )
+    flags = ["--no-implicit-reexport", "--ignore-missing-imports", "--no-error-summary"]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", *flags, "--cache-dir", str(tmp_path / "cache"), "user.py"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(Path(conveyor.__file__).parent.parent)},
+        timeout=60,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[:2] == [
+        'user.py:2: note: Revealed type is "conveyor.io.readers.FixedLengthRecordReader"',
+        'user.py:3: note: Revealed type is "conveyor.io.readers.TFRecordReader"',
+    ]
+    assert lines[2].startswith('user.py:4: note: Revealed type is "def (capacity: int')
+    assert lines[3:] == [
+        'user.py:5: error: Module has no attribute "FixedLenghtRecordReader"  [attr-defined]'
+    ]

@@ -2,7 +2,7 @@
 
 Names from layers with optional dependencies (protobuf, CRC32C, fsspec, image codecs)
 are imported on first use; a missing dependency then fails with a message naming the
-extra to install.
+module and the extra that installs it (see :mod:`conveyor._optional`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from typing import Any
+
+from conveyor._optional import missing_from
 
 
 def lazy_exports(
@@ -29,10 +31,10 @@ def lazy_exports(
         try:
             value = getattr(importlib.import_module(module), name)
         except ImportError as e:
-            raise ImportError(
-                f"{package}.{name} needs an optional dependency ({e.name}): "
-                'install conveyor with `pip install "conveyor[all]"`'
-            ) from e
+            ours = missing_from(e, f"{package}.{name}")
+            if ours is None:  # not a missing extra: a broken installation, shown as it is
+                raise
+            raise ours from e
         return value
 
     def __dir__() -> list[str]:

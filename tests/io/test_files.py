@@ -141,6 +141,56 @@ def test_is_url_tells_fsspec_urls_from_local_paths():
     ] == [False, False, False, True, True, True]
 
 
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("labels_private::.tfrecord", False),
+        ("dir/a::b", False),
+        ("/abs/a::b.bin", False),
+        ("simplecache::x", False),  # a chain holds a "://" or it is a file name
+        ("data/s3://x", False),  # the scheme must come first
+        ("zip://inner.csv::s3://b/archive.zip", True),
+        ("simplecache::memory://x", True),
+        ("HTTP://host/x", True),
+    ],
+)
+def test_only_a_name_that_starts_with_a_url_scheme_is_a_url(name, url):
+    assert is_url(name) is url
+
+
+def test_a_local_name_with_double_colons_is_that_file_not_an_fsspec_chain(tmp_path):
+    # fsspec would read "labels_private::.tfrecord" as a chain ending in the sibling
+    # file "labels_private".
+    _write(tmp_path / "labels_private", b"SECRET")
+    path = _write(tmp_path / "labels_private::.tfrecord", b"public")
+    assert match_files(str(tmp_path / "*.tfrecord")) == [path]
+    assert match_files(path) == [path]
+    with open_input(path) as stream:
+        assert _read_all(stream) == b"public"
+    assert file_size(path) == 6
+    assert file_exists(path) is True
+    assert file_exists(str(tmp_path / "gone::.tfrecord")) is False
+    with pytest.raises(NotFoundError, match=r"gone::\.tfrecord: no such file$"):
+        open_input(str(tmp_path / "gone::.tfrecord"))
+
+
+def test_open_output_writes_a_local_name_with_double_colons_to_that_file(tmp_path):
+    with open_output(str(tmp_path / "out::.bin")) as f:
+        f.write(b"xyz")
+    assert sorted(os.listdir(tmp_path)) == ["out::.bin"]
+    assert (tmp_path / "out::.bin").read_bytes() == b"xyz"
+
+
+def test_a_local_path_that_looks_like_a_url_is_read_locally_when_it_exists(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "memory:").mkdir()
+    _write(tmp_path / "memory:" / "x", b"local bytes")
+    assert is_url("memory://x") is False
+    with open_input("memory://x") as stream:
+        assert stream.read(100) == b"local bytes"
+    assert is_url("memory://y") is True  # no such local file: an fsspec URL
+
+
 # -- compressed streams --------------------------------------------------------------------
 
 

@@ -7,8 +7,7 @@ import gzip
 import zlib
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conveyor.core.errors import DataLossError, OpError, OutOfRangeError
 from conveyor.io.readers import (

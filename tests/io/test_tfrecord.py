@@ -187,6 +187,25 @@ def test_writer_into_a_missing_directory_raises_not_found(tmp_path):
         TFRecordWriter(str(tmp_path / "missing" / "x.tfrecord"))
 
 
+def test_writer_writes_a_local_name_with_double_colons_to_that_file(tmp_path):
+    path = _write(tmp_path / "out::.tfrecord", [b"abc"])
+    assert sorted(os.listdir(tmp_path)) == ["out::.tfrecord"]
+    assert (tmp_path / "out::.tfrecord").read_bytes() == frame_tfrecord(b"abc")
+    assert list(tf_record_iterator(path)) == [b"abc"]
+
+
+def test_a_globbed_name_with_double_colons_is_read_as_itself_not_its_sibling(tmp_path, name_queue):
+    from conveyor.io.files import match_files
+    from conveyor.io.readers import TFRecordReader
+
+    _raw(tmp_path / "labels_private", frame_tfrecord(b"SECRET"))
+    path = _write(tmp_path / "labels_private::.tfrecord", [b"public"])
+    (matched,) = match_files(str(tmp_path / "*.tfrecord"))
+    assert matched == path
+    key, value = TFRecordReader().read(name_queue([matched]))
+    assert (key, value) == (f"{path}:0".encode(), b"public")
+
+
 def test_writer_and_iterator_work_on_fsspec_urls(memory_root):
     url = memory_root + "/r.tfrecord"
     _write(url, RECORDS, "GZIP")

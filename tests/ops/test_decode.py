@@ -6,8 +6,7 @@ import base64
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from conveyor.core.errors import InvalidArgumentError, OpError
 from conveyor.ops.decode import decode_csv, decode_raw

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from conveyor.core.errors import InvalidArgumentError, OpError
 from conveyor.io.example import BytesList, Example, Feature, Features, FloatList, Int64List

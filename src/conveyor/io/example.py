@@ -9,6 +9,9 @@ The descriptors live in a private :class:`~google.protobuf.descriptor_pool.Descr
 not the default one, so importing conveyor in the same process as TensorFlow (which
 registers the same file names in the default pool) never raises a duplicate-symbol error.
 
+Importing this module needs protobuf (``pip install "conveyor[io]"``); without it the
+import raises an :class:`ImportError` that says so.
+
 The classes are ordinary protobuf messages::
 
     >>> ex = Example(features=Features(feature={
@@ -25,7 +28,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from conveyor._optional import missing
+
+try:
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+except ImportError as e:  # the messages are protobuf classes: nothing here works without it
+    raise missing("google.protobuf", "tf.train.Example (conveyor.io.example)") from e
 
 __all__ = [
     "BytesList",

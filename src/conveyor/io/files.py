@@ -2,9 +2,11 @@
 
 A file name is either a local path (``"data/batch_1.bin"``, ``"file:///data/x"``) or an
 fsspec URL (``"memory://x"``, ``"http://host/x"``, ``"s3://bucket/x"``,
-``"simplecache::s3://bucket/x"``). Local paths are read with the built-in unbuffered
-``open`` (one system call per read); URLs go through fsspec as a *streaming* source: reads
-are ranged requests of the size the reader asks for, never a whole-file download.
+``"simplecache::s3://bucket/x"``): only a name that starts with a URL scheme is a URL
+(see :func:`is_url`), so a local file may have any name, ``::`` included. Local paths are
+read with the built-in unbuffered ``open`` (one system call per read); URLs go through
+fsspec as a *streaming* source: reads are ranged requests of the size the reader asks
+for, never a whole-file download.
 
 Every failure surfaces as a :mod:`conveyor.core.errors` exception naming the file:
 a missing file is :class:`~conveyor.core.errors.NotFoundError`, a corrupt compressed
@@ -28,10 +30,12 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+import re
 import zlib
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
+from conveyor._optional import missing_from, require
 from conveyor.core.errors import (
     DataLossError,
     FailedPreconditionError,
@@ -77,13 +81,27 @@ def path_str(path: str | bytes | os.PathLike[Any]) -> str:
         ) from None
 
 
+# A URL starts with a scheme and "://" ("s3://b/k"), or is an fsspec chain that starts with
+# a protocol and "::" ("simplecache::s3://b/k") and holds a "://" somewhere.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(://|::)")
+
+
 def is_url(path: str | bytes | os.PathLike[Any]) -> bool:
     """Whether *path* names a file through fsspec rather than the local file system.
 
-    ``file://`` URLs count as local paths.
+    Only a name that starts with a URL scheme (``proto://...``), or an fsspec chain
+    that starts with a protocol and holds one (``simplecache::s3://...``), is a URL;
+    everything else is a local path, whatever it contains (``labels::.tfrecord`` is a
+    file of that name). A name that exists as a local file or directory is local even
+    if it looks like a URL, and ``file://`` URLs are local paths.
+
+    >>> [is_url(p) for p in ("s3://b/k", "simplecache::s3://b/k", "a::b", "file:///x")]
+    [True, True, False, False]
     """
     p = path_str(path)
-    return ("://" in p or "::" in p) and not p.startswith("file://")
+    if p.startswith("file://") or "://" not in p or not _URL_START.match(p):
+        return False
+    return not os.path.lexists(p)
 
 
 def _local(path: str) -> str:
@@ -91,12 +109,19 @@ def _local(path: str) -> str:
 
 
 def _fsspec(path: str) -> tuple[Any, str]:
-    try:
-        import fsspec
-    except ImportError:  # pragma: no cover - fsspec is a declared dependency
-        raise FailedPreconditionError(f"{path}: reading URLs needs the fsspec package") from None
+    """The fsspec filesystem for a URL, and the path on it.
+
+    Raises:
+        ImportError: fsspec (``conveyor[io]``), or a package the URL's filesystem needs
+            that a conveyor extra provides (aiohttp for ``http://``: ``conveyor[http]``),
+            is not installed.
+    """
+    fsspec = require("fsspec", f"the URL {path}")
     try:
         return fsspec.core.url_to_fs(path)
+    except ImportError as e:
+        ours = missing_from(e, f"the URL {path}")
+        raise (ours or _translate(e, path, "open")) from e
     except Exception as e:
         raise _translate(e, path, "open") from e
 
@@ -402,6 +427,9 @@ def open_input(path: str | bytes | os.PathLike[Any], compression: str | None = N
         PermissionDeniedError: the file may not be read.
         InvalidArgumentError: an unknown *compression*.
         UnknownError: any other failure of the file system.
+        ImportError: *path* is a URL and fsspec (``conveyor[io]``), or the package its
+            filesystem needs (aiohttp for ``http://``: ``conveyor[http]``), is not
+            installed.
     """
     name = path_str(path)
     kind = compression_name(compression)
@@ -431,8 +459,8 @@ def open_output(path: str | bytes | os.PathLike[Any]) -> BinaryIO:
 
     Raises:
         NotFoundError: the parent directory does not exist.
-        PermissionDeniedError, FailedPreconditionError, UnknownError: as for
-        :func:`open_input`.
+        PermissionDeniedError, FailedPreconditionError, UnknownError, ImportError: as
+        for :func:`open_input`.
     """
     name = path_str(path)
     try:
@@ -440,7 +468,7 @@ def open_output(path: str | bytes | os.PathLike[Any]) -> BinaryIO:
             fs, fspath = _fsspec(name)
             return fs.open(fspath, "wb")
         return open(_local(name), "wb")
-    except OpError:
+    except (OpError, ImportError):
         raise
     except Exception as e:
         raise _translate(e, name, "open for writing") from e
@@ -462,7 +490,7 @@ def file_size(path: str | bytes | os.PathLike[Any]) -> int:
                 raise UnknownError(f"{name}: the file system does not report its size")
             return int(size)
         return os.stat(_local(name)).st_size
-    except OpError:
+    except (OpError, ImportError):
         raise
     except Exception as e:
         raise _translate(e, name, "stat") from e

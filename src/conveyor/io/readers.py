@@ -62,7 +62,7 @@ import numpy as np
 
 from conveyor.core.errors import DataLossError, InvalidArgumentError, OpError
 from conveyor.io.files import CHUNK_SIZE, InputStream, compression_name, open_input
-from conveyor.io.tfrecord import TFRecordOptions, TFRecordScanner
+from conveyor.io.tfrecord import TFRecordOptions, TFRecordScanner, _crc32c
 
 __all__ = [
     "FixedLengthRecordReader",
@@ -830,6 +830,8 @@ class TFRecordReader(ReaderBase):
 
     Raises:
         InvalidArgumentError: an unknown compression type or *on_corrupt*.
+        ImportError: google-crc32c, which checks the CRCs, is not installed (it comes
+            with ``pip install "conveyor[io]"``).
 
     Thread-safety: see :class:`ReaderBase`.
     """
@@ -837,6 +839,7 @@ class TFRecordReader(ReaderBase):
     def __init__(
         self, options: Any = None, *, on_corrupt: str = "raise", name: str | None = None
     ) -> None:
+        _crc32c("TFRecordReader")
         super().__init__(on_corrupt=on_corrupt, name=name)
         self._compression = TFRecordOptions.get_compression_type_string(options)
         self._scanner: TFRecordScanner | None = None

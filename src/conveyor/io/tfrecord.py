@@ -34,9 +34,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
-import google_crc32c
 import numpy as np
 
+from conveyor._optional import require
 from conveyor.core.errors import (
     DataLossError,
     FailedPreconditionError,
@@ -67,7 +67,19 @@ FOOTER_SIZE = 4
 _PLAUSIBLE_LENGTH_ZERO_BYTES = (5, 6, 7)
 _MAX_READ = 64 * CHUNK_SIZE
 
-_crc32c = google_crc32c.value
+_crc32c_value: Callable[[bytes], int] | None = None
+
+
+def _crc32c(feature: str) -> Callable[[bytes], int]:
+    """``google_crc32c.value``, imported on first use: only TFRecords need it.
+
+    Raises:
+        ImportError: google-crc32c is not installed (it comes with ``conveyor[io]``).
+    """
+    global _crc32c_value
+    if _crc32c_value is None:
+        _crc32c_value = require("google_crc32c", feature).value
+    return _crc32c_value
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -75,8 +87,11 @@ def masked_crc32c(data: bytes) -> int:
 
     >>> hex(masked_crc32c(b"\\x00" * 8))  # the length field of an empty record
     '0x7980329'
+
+    Raises:
+        ImportError: google-crc32c is not installed (``pip install "conveyor[io]"``).
     """
-    crc = _crc32c(bytes(data))
+    crc = _crc32c("masked_crc32c")(bytes(data))
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32
 
 
@@ -259,12 +274,14 @@ class TFRecordWriter:
     Raises:
         InvalidArgumentError: unknown compression or invalid zlib options.
         NotFoundError: the directory does not exist.
+        ImportError: google-crc32c is not installed (``pip install "conveyor[io]"``).
 
     Thread-safety: every method takes an internal lock, so concurrent ``write`` calls
     interleave whole records.
     """
 
     def __init__(self, path: str | bytes | os.PathLike[Any], options: Any = None) -> None:
+        _crc32c("TFRecordWriter")
         options = _as_options(options)
         self._path = path_str(path)
         compression = TFRecordOptions.get_compression_type_string(options)
@@ -367,6 +384,9 @@ class TFRecordScanner:
         on_corrupt: ``"raise"`` or ``"skip"``.
         on_skip: called once per skipped piece of damage.
 
+    Raises:
+        ImportError: google-crc32c is not installed (``pip install "conveyor[io]"``).
+
     Not thread-safe; readers serialise access.
     """
 
@@ -378,6 +398,7 @@ class TFRecordScanner:
         on_corrupt: str = "raise",
         on_skip: Callable[[int, str], None] | None = None,
     ) -> None:
+        self._crc = _crc32c("TFRecordScanner")
         self._stream = stream
         self._name = stream.name
         self._buf = b""
@@ -491,7 +512,7 @@ class TFRecordScanner:
                     plausible &= arr[pos + k : pos + k + count] == 0
                 for q in np.flatnonzero(plausible).tolist():
                     p = pos + q
-                    c = _crc32c(buf[p : p + 8])
+                    c = self._crc(buf[p : p + 8])
                     if (((c >> 15) | (c << 17)) + _MASK_DELTA) & _U32 == _CRC.unpack_from(
                         buf, p + 8
                     )[0]:
@@ -536,7 +557,7 @@ class TFRecordScanner:
     def _parse(self, max_records: int, offsets: list[int] | None, records: list[bytes]) -> None:
         # The hot loop: locals and literal constants only, one slice and one CRC per
         # checksum, no Python-level calls until the buffer runs dry.
-        crc = _crc32c
+        crc = self._crc
         unpack_header = _HEADER.unpack_from
         unpack_crc = _CRC.unpack_from
         add = records.append
@@ -670,8 +691,10 @@ def tf_record_iterator(
     Raises:
         NotFoundError: at the call, when the file does not exist.
         InvalidArgumentError: an unknown compression type.
+        ImportError: google-crc32c is not installed (``pip install "conveyor[io]"``).
         DataLossError: while iterating, at the first damaged record, after every good
             record before it was yielded; it names the file and byte offset.
     """
+    _crc32c("tf_record_iterator")
     compression = TFRecordOptions.get_compression_type_string(options)
     return _TFRecordIterator(path_str(path), compression)

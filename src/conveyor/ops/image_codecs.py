@@ -9,7 +9,8 @@ libjpeg-turbo (TensorFlow's JPEG library) and decodes without holding the GIL, s
 threads run in parallel. Its settings are chosen to give TensorFlow's pixels exactly:
 TensorFlow's default ``dct_method`` is libjpeg's fast integer IDCT, with fancy upsampling.
 PNG, GIF and BMP go through Pillow, whose decoders also release the GIL; 16-bit PNG
-samples are kept whole.
+samples are kept whole. Both come with ``pip install "conveyor[image]"`` and are imported
+on first use: without them the codecs raise an :class:`ImportError` that says so.
 
 Every failure on bad input raises :class:`~conveyor.core.errors.InvalidArgumentError`,
 never a codec's own exception.
@@ -27,13 +28,15 @@ import io
 import struct
 import warnings
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import simplejpeg
-from PIL import Image, ImageSequence, UnidentifiedImageError
 
+from conveyor._optional import require
 from conveyor.core.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = [
     "decode_bmp",
@@ -59,7 +62,7 @@ _GRAY_RED = 29900 * 32768 // 100000
 _GRAY_GREEN = 58700 * 32768 // 100000
 _GRAY_BLUE = 32768 - _GRAY_RED - _GRAY_GREEN
 
-# Codecs that decode bombs refuse are still bad input, not a crash.
+# What the codecs raise on bad input (Pillow's UnidentifiedImageError is an OSError).
 _CODEC_ERRORS = (
     OSError,
     ValueError,
@@ -70,10 +73,23 @@ _CODEC_ERRORS = (
     TypeError,
     struct.error,
     zlib.error,
-    UnidentifiedImageError,
-    Image.DecompressionBombError,
     MemoryError,
 )
+
+
+def _simplejpeg(feature: str) -> Any:
+    """simplejpeg, imported on first use (``conveyor[image]``)."""
+    return require("simplejpeg", feature)
+
+
+def _pillow(feature: str) -> Any:
+    """Pillow's ``PIL.Image``, imported on first use (``conveyor[image]``)."""
+    return require("PIL.Image", feature)
+
+
+def _pillow_errors(pil: Any) -> tuple[type[BaseException], ...]:
+    # Images that Pillow refuses as decompression bombs are still bad input, not a crash.
+    return (*_CODEC_ERRORS, pil.DecompressionBombError)
 
 
 def _contents(contents: Any) -> bytes:
@@ -140,7 +156,8 @@ def _jpeg_header(data: bytes) -> tuple[int, int, str]:
     if not data.startswith(_JPEG_MAGIC):
         raise InvalidArgumentError(_UNKNOWN_FORMAT if _sniff(data) is None else "Not a JPEG file.")
     try:
-        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        header = _simplejpeg("decoding JPEG").decode_jpeg_header
+        height, width, colorspace, _ = header(data)
     except _CODEC_ERRORS as error:
         raise InvalidArgumentError(f"jpeg::Uncompress failed. Invalid JPEG data: {error}") from None
     return height, width, colorspace
@@ -250,15 +267,16 @@ def _decode_jpeg(
         "strict": not try_recover_truncated,
         **scale,
     }
+    decode = _simplejpeg("decoding JPEG").decode_jpeg
     try:
         if try_recover_truncated:
             # Without strict decoding libjpeg's recoverable errors become warnings. (The
             # warnings filter is process-wide, so only this rare path touches it.)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                image = simplejpeg.decode_jpeg(data, **options)
+                image = decode(data, **options)
         else:
-            image = simplejpeg.decode_jpeg(data, **options)
+            image = decode(data, **options)
     except _CODEC_ERRORS as error:
         raise InvalidArgumentError(
             f"jpeg::Uncompress failed. Invalid JPEG data or crop window. ({error})"
@@ -309,16 +327,17 @@ def _png_header(data: bytes) -> tuple[int, int, int]:
 
 
 def _open(data: bytes, what: str) -> Image.Image:
+    pil = _pillow(f"decoding {what}")
     try:
-        return Image.open(io.BytesIO(data))
-    except _CODEC_ERRORS as error:
+        return pil.open(io.BytesIO(data))
+    except _pillow_errors(pil) as error:
         raise InvalidArgumentError(f"Invalid {what}: {error}") from None
 
 
 def _load(image: Image.Image, what: str) -> None:
     try:
         image.load()
-    except _CODEC_ERRORS as error:
+    except _pillow_errors(_pillow(f"decoding {what}")) as error:
         raise InvalidArgumentError(f"Invalid {what} data: {error}") from None
 
 
@@ -519,11 +538,12 @@ def decode_gif(contents: Any, name: str | None = None) -> np.ndarray:
     if not data.startswith(_GIF_MAGIC):
         raise InvalidArgumentError(_UNKNOWN_FORMAT if _sniff(data) is None else "Not a GIF file.")
     image = _open(data, "GIF")
+    sequence = require("PIL.ImageSequence", "decoding GIF")
     frames = []
     try:
-        for frame in ImageSequence.Iterator(image):
+        for frame in sequence.Iterator(image):
             frames.append(np.asarray(frame.convert("RGB")))
-    except _CODEC_ERRORS as error:
+    except _pillow_errors(_pillow("decoding GIF")) as error:
         raise InvalidArgumentError(f"Invalid GIF data: {error}") from None
     return np.stack(frames)
 
@@ -703,7 +723,7 @@ def encode_png(image: Any, compression: int = -1, name: str | None = None) -> by
         mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
         pixels = array[..., 0] if channels == 1 else array
         buffer = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(pixels), mode).save(
+        _pillow("encode_png").fromarray(np.ascontiguousarray(pixels), mode).save(
             buffer, format="PNG", compress_level=6 if compression == -1 else compression
         )
         return buffer.getvalue()
@@ -794,13 +814,13 @@ def encode_jpeg(
     if plain:
         # simplejpeg is the fast path; Pillow (the same libjpeg-turbo) takes the options
         # simplejpeg does not offer.
-        return simplejpeg.encode_jpeg(
+        return _simplejpeg("encode_jpeg").encode_jpeg(
             array,
             quality=max(quality, 1),
             colorspace="GRAY" if gray else "RGB",
             colorsubsampling="Gray" if gray else ("420" if chroma_downsampling else "444"),
         )
-    pil = Image.fromarray(array[..., 0] if gray else array, "L" if gray else "RGB")
+    pil = _pillow("encode_jpeg").fromarray(array[..., 0] if gray else array, "L" if gray else "RGB")
     options: dict[str, Any] = {
         "quality": max(quality, 1),
         "progressive": progressive,

@@ -36,7 +36,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
-from conveyor.io.example import Example
 
 __all__ = [
     "FixedLenFeature",
@@ -251,6 +250,11 @@ class _Batch:
             raise InvalidArgumentError(
                 f"example_names has {len(self.names)} entries but serialized has {len(serialized)}"
             )
+        # Imported here: protobuf (conveyor[io]) is needed to parse, not to describe
+        # features.
+        from conveyor.io.example import Example
+
+        self._example = Example
         from_string = Example.FromString
         try:
             # The common case in one comprehension; any failure is redone record by
@@ -272,7 +276,7 @@ class _Batch:
     def _decode(self, record: Any, index: int) -> Any:
         data = _as_bytes(record) if not isinstance(record, bytes) else record
         try:
-            return Example.FromString(data)
+            return self._example.FromString(data)
         except Exception:  # the protobuf runtime's DecodeError, whichever runtime is in use
             shown = repr(data[:64])[2:-1] + ("..." if len(data) > 64 else "")
             where = "" if self.single else f" ({self._prefix(index)}Index: {index})"
@@ -499,6 +503,7 @@ def parse_single_example(
             missing; a feature holds the wrong kind of list or the wrong number of values;
             a dtype is not one of float32, int64, string.
         ValueError: ``features`` is empty or holds an unsupported spec.
+        ImportError: protobuf is not installed (``pip install "conveyor[io]"``).
 
     >>> from conveyor.io.example import Example, Feature, Features, FloatList
     >>> record = Example(features=Features(feature={
@@ -546,6 +551,7 @@ def parse_example(
         InvalidArgumentError: as :func:`parse_single_example`, naming the example index
             (and its name from ``example_names``).
         ValueError: ``features`` is empty or holds an unsupported spec.
+        ImportError: as :func:`parse_single_example`.
 
     >>> from conveyor.io.example import BytesList, Example, Feature, Features
     >>> def record(*words):

@@ -59,10 +59,15 @@ from conveyor.core.errors import (
 from conveyor.pipeline import _structure as st
 from conveyor.pipeline._run import Run
 
-try:
-    import _posixshmem
-except ImportError:  # Windows: no POSIX shared memory
-    _posixshmem = None
+# Segments are files in /dev/shm, the tmpfs in which Linux keeps POSIX shared memory,
+# made with os.open and mapped with mmap: public calls only. (Python 3.11's public
+# multiprocessing.shared_memory.SharedMemory registers a segment with the resource
+# tracker in every process that attaches it, which the worker must not do; track=False
+# arrives only in 3.13.) Without /dev/shm (macOS, Windows) process workers are
+# unavailable: ProcessPool checks ``_posixshmem``, the name this had when it held the
+# private _posixshmem module.
+_SHM_DIR = "/dev/shm"
+_posixshmem: str | None = _SHM_DIR if os.path.isdir(_SHM_DIR) else None
 
 __all__ = ["ProcessPool", "RemoteTraceback"]
 
@@ -91,11 +96,12 @@ class RemoteTraceback(Exception):
 
 
 class _Segment:
-    """A block of POSIX shared memory, mapped in this process.
+    """A block of shared memory, mapped in this process: a file in ``/dev/shm``.
 
     The parent :meth:`create`\\ s segments and registers them with Python's resource
     tracker (which unlinks them should the parent itself be killed); a worker
-    :meth:`attach`\\ es to them without registering, as it owns nothing.
+    :meth:`attach`\\ es to them without registering, as it owns nothing, so a worker
+    killed by ``SIGKILL`` leaves nothing behind.
     """
 
     def __init__(self, name: str, buf: mmap.mmap, owned: bool) -> None:
@@ -104,11 +110,20 @@ class _Segment:
         self.size = len(buf)
         self._owned = owned
 
+    @staticmethod
+    def _path(name: str) -> str:
+        return os.path.join(_SHM_DIR, name)
+
+    @staticmethod
+    def _tracked(name: str) -> str:
+        # The tracker's "shared_memory" cleanup is shm_unlink, whose "/<name>" is this file.
+        return "/" + name
+
     @classmethod
     def create(cls, size: int) -> _Segment:
-        assert _posixshmem is not None
-        name = f"/conveyor-{os.getpid()}-{secrets.token_hex(4)}"
-        fd = _posixshmem.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+        name = f"conveyor-{os.getpid()}-{secrets.token_hex(4)}"
+        fd = os.open(cls._path(name), os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        resource_tracker.register(cls._tracked(name), "shared_memory")
         try:
             os.ftruncate(fd, size)
             if hasattr(os, "posix_fallocate"):
@@ -117,20 +132,16 @@ class _Segment:
                 os.posix_fallocate(fd, 0, size)
             buf = mmap.mmap(fd, size)
         except BaseException:
-            _posixshmem.shm_unlink(name)
+            os.unlink(cls._path(name))
+            resource_tracker.unregister(cls._tracked(name), "shared_memory")
             raise
         finally:
             os.close(fd)
-        resource_tracker.register(name, "shared_memory")
         return cls(name, buf, owned=True)
 
     @classmethod
     def attach(cls, name: str) -> _Segment:
-        # multiprocessing.shared_memory.SharedMemory would register the segment with
-        # the resource tracker that the worker shares with the parent (before Python
-        # 3.13), which then reports it as leaked or unlinks it twice.
-        assert _posixshmem is not None
-        fd = _posixshmem.shm_open(name, os.O_RDWR, mode=0o600)
+        fd = os.open(cls._path(name), os.O_RDWR)
         try:
             buf = mmap.mmap(fd, os.fstat(fd).st_size)
         finally:
@@ -142,8 +153,8 @@ class _Segment:
         if self._owned:
             self._owned = False
             with contextlib.suppress(FileNotFoundError):
-                _posixshmem.shm_unlink(self.name)
-            resource_tracker.unregister(self.name, "shared_memory")
+                os.unlink(self._path(self.name))
+            resource_tracker.unregister(self._tracked(self.name), "shared_memory")
 
     def close(self) -> None:
         """Unmap, unless arrays still view the memory (then it goes with them)."""
@@ -282,10 +293,14 @@ def _context() -> Any:
             # The server forks every worker: with conveyor (and NumPy) imported there
             # once, a worker starts in milliseconds rather than importing them again.
             # This acts only if the server is not running yet; modules already listed
-            # for preloading stay.
+            # for preloading stay. set_forkserver_preload is public but replaces the
+            # list, and no public call reads it, so the list the user (or the default,
+            # ["__main__"]) set is read from the forkserver's private state; should
+            # that ever move, the default stands in for it.
             from multiprocessing import forkserver
 
-            listed = getattr(forkserver._forkserver, "_preload_modules", ["__main__"])
+            server = getattr(forkserver, "_forkserver", None)
+            listed = getattr(server, "_preload_modules", ["__main__"])
             ctx.set_forkserver_preload(list(dict.fromkeys([*listed, _PRELOAD])))
         _context_ready = True
     return ctx
