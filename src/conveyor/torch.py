@@ -41,8 +41,15 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from conveyor.core.errors import FailedPreconditionError, InvalidArgumentError
 from conveyor.core.structure import flatten, map_structure
-from conveyor.pipeline import Output, Pipeline, PipelineIterator, PipelineStats, Stage, Unit
-from conveyor.pipeline import _structure as st
+from conveyor.pipeline import (
+    Output,
+    Pipeline,
+    PipelineIterator,
+    PipelineStats,
+    Stage,
+    Unit,
+    _structure as st,
+)
 from conveyor.pipeline.iterator import check_state
 from conveyor.pipeline.stage import StageContext
 

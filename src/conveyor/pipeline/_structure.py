@@ -30,6 +30,7 @@ __all__ = [
     "stack",
     "densify",
     "readonly",
+    "writable",
 ]
 
 
@@ -215,4 +216,14 @@ def readonly(chunk: Any) -> Any:
             leaf = leaf.view()
             leaf.flags.writeable = False
         out.append(leaf)
+    return unflatten(treedef, out)
+
+
+def writable(chunk: Any) -> Any:
+    """The chunk with every read-only array leaf replaced by a writable copy."""
+    leaves, treedef = flatten(chunk)
+    out = [
+        np.array(leaf) if isinstance(leaf, np.ndarray) and not leaf.flags.writeable else leaf
+        for leaf in leaves
+    ]
     return unflatten(treedef, out)

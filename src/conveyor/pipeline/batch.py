@@ -142,7 +142,9 @@ class BatchStage(Stage):
         except InvalidArgumentError as e:
             raise InvalidArgumentError(f"{self.name}: {e}") from None
         before, skip = self._buffer.resume()
-        out.emit(batch, {"skip": skip}, [before])
+        # A batch owns its memory: a view of a read-only source chunk is copied, so a
+        # consumer (or torch.from_numpy) may write into it without touching the source.
+        out.emit(st.writable(batch), {"skip": skip}, [before])
 
 
 class UnbatchStage(Stage):

@@ -160,6 +160,7 @@ class EnumerateStage(_CounterStage):
 
     def process(self, unit: Unit, out: Output) -> None:
         data = unit.data
+        index: Any
         if self._level == 0:
             k = st.chunk_len(data)
             index = np.arange(self._n, self._n + k, dtype=np.int64)

@@ -127,13 +127,15 @@ def apply_map(
     return (out, error, skipped), n, n_out
 
 
-def _portable(error: BaseException) -> tuple[Any, str, str, str]:
+def _portable(error: BaseException) -> tuple[Any, str, str, str, int]:
     text = "".join(traceback.format_exception(error))
+    blob: bytes | None = None
     try:
-        blob: bytes | None = pickle.dumps(error)
-        pickle.loads(blob)
+        sent = pickle.dumps(error)
+        pickle.loads(sent)
+        blob = sent
     except Exception:
-        blob = None
+        pass
     return (blob, type(error).__qualname__, str(error), text, os.getpid())
 
 

@@ -104,7 +104,7 @@ class Pipeline:
         self._capacity = capacity
         self._options: _Options = options or (parents[0]._options if parents else _Options())
         # The element kind is checked now: files(...).map(f) fails here, not at iter().
-        self._level = stage.output_level([p._level for p in parents])
+        self._level: Any = stage.output_level([p._level for p in parents])
         self._latest: list[Run] = []  # the latest run, for stats()
 
     # -- building -----------------------------------------------------------------

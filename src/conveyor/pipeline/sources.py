@@ -337,7 +337,7 @@ class FixedLengthRecordSource(_EpochSource):
                 from conveyor.io.files import open_input
 
                 with open_input(name) as stream:
-                    data = stream.read()
+                    data = stream.read(self.header_bytes + n * self.record_bytes)
                 body = data[self.header_bytes : self.header_bytes + n * self.record_bytes]
                 m = np.frombuffer(body, np.uint8).reshape(n, self.record_bytes)
             self._maps[f] = m
