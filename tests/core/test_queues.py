@@ -315,6 +315,62 @@ def test_timeouts_raise_deadline_exceeded_and_change_nothing():
     assert q.size() == 1 and q.dequeue() == 5
 
 
+_BLOCKING_CALLS = {
+    "enqueue": lambda q, t: q.enqueue(1, timeout=t),
+    "enqueue_many": lambda q, t: q.enqueue_many([[1, 2]], timeout=t),
+    "dequeue": lambda q, t: q.dequeue(timeout=t),
+    "dequeue_many": lambda q, t: q.dequeue_many(1, timeout=t),
+    "dequeue_up_to": lambda q, t: q.dequeue_up_to(1, timeout=t),
+}
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [(float("nan"), "nan"), (-1, "-1"), (-0.5, "-0.5"), (True, "True"), ("soon", "'soon'")],
+)
+@pytest.mark.parametrize("call", list(_BLOCKING_CALLS))
+def test_every_blocking_call_refuses_a_nan_negative_bool_or_non_number_timeout(call, bad, shown):
+    q = FIFOQueue(4, "int32", shapes=[()])
+    q.enqueue(7)  # a dequeue could return at once, an enqueue has room: refused anyway
+    with pytest.raises(InvalidArgumentError) as info:
+        _BLOCKING_CALLS[call](q, bad)
+    assert str(info.value) == f"timeout must be None or a number of seconds >= 0, got {shown}"
+    assert q.size() == 1 and q.dequeue() == 7
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "forever",
+    [None, float("inf"), 1e300, 10**400, np.float64("inf")],
+    ids=["None", "inf", "1e300", "10**400", "np.inf"],
+)
+def test_none_inf_and_timeouts_beyond_the_platform_limit_wait_forever(forever):
+    q = FIFOQueue(1, "int32", shapes=[()])
+    t, box = _start(lambda: q.dequeue(timeout=forever))
+    assert _blocked(t)
+    q.enqueue(3)
+    t.join(2)
+    assert box == {"result": 3}
+    q.enqueue(4)  # full: this enqueue waits for room
+    t, box = _start(lambda: q.enqueue_many([[5]], timeout=forever))
+    assert _blocked(t)
+    assert q.dequeue() == 4
+    t.join(2)
+    assert box == {"result": None} and q.dequeue() == 5
+
+
+@pytest.mark.timeout(5)
+def test_numpy_and_zero_timeouts_are_seconds():
+    q = FIFOQueue(1, "int32", shapes=[()])
+    with pytest.raises(DeadlineExceededError, match=r"timed out after 0\.0s"):
+        q.dequeue(timeout=0)
+    with pytest.raises(DeadlineExceededError, match=r"timed out after 0\.01s"):
+        q.dequeue_many(1, timeout=np.float64(0.01))
+    with pytest.raises(DeadlineExceededError):
+        q.dequeue_up_to(1, timeout=np.int64(0))
+
+
 def test_timed_out_dequeue_many_gives_back_what_it_gathered():
     q = FIFOQueue(3, "int32", shapes=[()])
     q.enqueue_many([[1, 2, 3]])

@@ -27,6 +27,7 @@ Semantics follow TensorFlow's ``tf.queue`` classes:
 * ``dequeue_many(n)`` on a closed queue that cannot supply ``n`` raises
   :class:`OutOfRangeError` and loses nothing; ``dequeue_up_to(n)`` returns the rest.
 * Every blocking call takes ``timeout`` (seconds): past it, :class:`DeadlineExceededError`.
+  ``None`` or ``inf`` waits forever; NaN, a negative number or a non-number is refused.
 
 >>> q = FIFOQueue(capacity=4, dtypes=["int64", "string"])
 >>> q.enqueue_many([[1, 2, 3], [b"a", b"b", b"c"]])
@@ -48,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from conveyor.core._checks import check_count, check_timeout
 from conveyor.core._columns import PYOBJECT, Columns, Component, as_dtype, as_shape
 from conveyor.core.errors import (
     CancelledError,
@@ -85,10 +87,7 @@ class QueueBase:
         shared_name: str | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer):
-            raise InvalidArgumentError(f"capacity must be an int, got {capacity!r}")
-        if capacity <= 0:
-            raise InvalidArgumentError(f"capacity must be > 0, got {capacity}")
+        capacity = check_count(capacity, "capacity", positive=True)
         if not isinstance(dtypes, list | tuple):
             dtypes = [dtypes]
         if len(dtypes) == 0:
@@ -107,7 +106,7 @@ class QueueBase:
                 )
             if len(set(names)) != len(names):
                 raise InvalidArgumentError(f"names must be distinct, got {names!r}")
-        self._capacity = int(capacity)
+        self._capacity = capacity
         self._components = [
             Component(
                 index=i,
@@ -243,14 +242,18 @@ class QueueBase:
         Args:
             vals: the element: a tuple or list of components, a dict when the queue has
                 names, or a bare value when it has one component.
-            timeout: seconds to wait for room; ``None`` waits forever.
+            timeout: seconds to wait for room (a number >= 0); ``None`` or ``inf``
+                waits forever.
 
         Raises:
-            InvalidArgumentError: a component has the wrong dtype or shape.
+            InvalidArgumentError: a component has the wrong dtype or shape, or a value
+                does not fit the dtype; or ``timeout`` is not ``None`` or a number >= 0.
             CancelledError: the queue is closed, or was closed with
                 ``cancel_pending_enqueues=True`` while this call waited.
             DeadlineExceededError: no room within ``timeout``.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         comps = self._components
         if len(comps) == 1 and self._names is None and not isinstance(vals, list | tuple | dict):
             values = [comps[0].convert_one(vals)]
@@ -279,14 +282,18 @@ class QueueBase:
         Args:
             vals: per component, an array-like with a leading batch dimension (a tuple,
                 list or dict of them, or one array-like for a one-component queue).
-            timeout: seconds to wait for room; ``None`` waits forever. On a timeout, a
-                prefix of the batch may already have been enqueued.
+            timeout: seconds to wait for room (a number >= 0); ``None`` or ``inf``
+                waits forever. On a timeout, a prefix of the batch may already have been
+                enqueued.
 
         Raises:
-            InvalidArgumentError: wrong dtype or shape, or components of different lengths.
+            InvalidArgumentError: wrong dtype or shape, a value that does not fit the
+                dtype, components of different lengths, or a bad ``timeout``.
             CancelledError: the queue is closed (or cancelled while this call waited).
             DeadlineExceededError: the batch was not fully delivered within ``timeout``.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         values, n = self._convert_batch(vals)
         if n == 0:
             return  # nothing to deliver, closed or not (as TensorFlow)
@@ -382,14 +389,20 @@ class QueueBase:
     def dequeue(self, timeout: float | None = None) -> Any:
         """Remove and return one element, blocking while none is available.
 
+        Args:
+            timeout: seconds to wait (a number >= 0); ``None`` or ``inf`` waits forever.
+
         Returns:
             A list of components (a dict when the queue has names, the bare component
             when it has one). Scalars come back as NumPy scalars, strings as ``bytes``.
 
         Raises:
+            InvalidArgumentError: ``timeout`` is not ``None`` or a number >= 0.
             OutOfRangeError: the queue is closed and empty, with no pending enqueue.
             DeadlineExceededError: nothing arrived within ``timeout``.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         with self._mutex:
             if self._available() > 0 and self._dequeue_lock.acquire(False):
                 try:
@@ -408,16 +421,23 @@ class QueueBase:
         ``n`` (counting enqueues still pending), raises :class:`OutOfRangeError` and
         leaves every element in the queue.
 
+        Args:
+            n: the number of elements, an int >= 0.
+            timeout: seconds to wait (a number >= 0); ``None`` or ``inf`` waits forever.
+
         Returns:
             Per component, an array of shape ``(n, *shape)``, in the same structure as
             :meth:`dequeue`.
 
         Raises:
-            InvalidArgumentError: ``n < 0``, or elements whose shapes cannot be stacked.
+            InvalidArgumentError: ``n`` is not an int >= 0, a bad ``timeout``, or
+                elements whose shapes cannot be stacked.
             OutOfRangeError: the queue is closed with fewer than ``n`` elements left.
             DeadlineExceededError: ``n`` elements did not arrive within ``timeout``.
         """
-        return self._result(self._dequeue_parts(_check_n(n), False, timeout, single=False))
+        n = check_count(n, "n")
+        timeout = check_timeout(timeout)
+        return self._result(self._dequeue_parts(n, False, timeout, single=False))
 
     def dequeue_up_to(self, n: int, timeout: float | None = None) -> Any:
         """Like :meth:`dequeue_many`, but a closed queue returns what is left.
@@ -426,7 +446,9 @@ class QueueBase:
         On a closed queue holding between 1 and ``n - 1`` elements it returns them all;
         on a closed empty queue it raises :class:`OutOfRangeError`.
         """
-        return self._result(self._dequeue_parts(_check_n(n), True, timeout, single=False))
+        n = check_count(n, "n")
+        timeout = check_timeout(timeout)
+        return self._result(self._dequeue_parts(n, True, timeout, single=False))
 
     def _dequeue_parts(
         self, n: int, allow_smaller: bool, timeout: float | None, single: bool
@@ -578,14 +600,6 @@ class QueueBase:
 
 def _is_pyobject(dtype: Any) -> bool:
     return isinstance(dtype, str) and dtype == PYOBJECT
-
-
-def _check_n(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise InvalidArgumentError(f"n must be an int, got {n!r}")
-    if n < 0:
-        raise InvalidArgumentError(f"n must be >= 0, got {n}")
-    return int(n)
 
 
 def _part_len(part: list[Any]) -> int:
@@ -797,19 +811,13 @@ class RandomShuffleQueue(QueueBase):
         shared_name: str | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(min_after_dequeue, bool) or not isinstance(
-            min_after_dequeue, int | np.integer
-        ):
-            raise InvalidArgumentError(
-                f"min_after_dequeue must be an int, got {min_after_dequeue!r}"
-            )
-        if min_after_dequeue < 0:
-            raise InvalidArgumentError(f"min_after_dequeue must be >= 0, got {min_after_dequeue}")
-        if isinstance(capacity, int | np.integer) and min_after_dequeue >= capacity:
+        capacity = check_count(capacity, "capacity", positive=True)
+        min_after_dequeue = check_count(min_after_dequeue, "min_after_dequeue")
+        if min_after_dequeue >= capacity:
             raise InvalidArgumentError(
                 f"min_after_dequeue ({min_after_dequeue}) must be < capacity ({capacity})"
             )
-        self._min_after_dequeue = int(min_after_dequeue)
+        self._min_after_dequeue = min_after_dequeue
         self._rng = np.random.default_rng(seed)
         self._seed = seed
         super().__init__(capacity, dtypes, shapes, names, shared_name, name)
