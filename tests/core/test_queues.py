@@ -205,6 +205,123 @@ def test_wrong_dtype_raises_invalid_argument_naming_the_component():
     assert q.size() == 0
 
 
+def _refusal(enqueue, value) -> InvalidArgumentError:
+    with pytest.raises(InvalidArgumentError) as info:
+        enqueue(value)
+    return info.value
+
+
+def test_numpy_integers_that_do_not_fit_are_refused_like_python_ints_not_wrapped():
+    q = FIFOQueue(4, "uint8", shapes=[()], name="bytes")
+    python = _refusal(q.enqueue, 300)
+    numpy = _refusal(q.enqueue, np.int64(300))
+    assert (
+        str(python) == str(numpy) == "bytes: component 0: 300 does not fit uint8 (range 0 to 255)"
+    )
+    assert type(numpy) is type(python) is InvalidArgumentError  # a ValueError, not a TypeError
+    assert str(_refusal(q.enqueue_many, np.array([5, -1], dtype=np.int16))) == (
+        "bytes: component 0: -1 does not fit uint8 (range 0 to 255)"
+    )
+    assert str(_refusal(q.enqueue_many, [np.int64(7), np.int64(256)])) == (
+        "bytes: component 0: 256 does not fit uint8 (range 0 to 255)"
+    )
+    wide = FIFOQueue(4, "int32", shapes=[()], name="ids")
+    assert str(_refusal(wide.enqueue_many, np.array([2**40 + 7]))) == (
+        "ids: component 0: 1099511627783 does not fit int32 (range -2147483648 to 2147483647)"
+    )
+    signed = FIFOQueue(4, "int64", shapes=[()], name="i64")
+    assert str(_refusal(signed.enqueue, np.uint64(2**64 - 1))) == (
+        "i64: component 0: 18446744073709551615 does not fit int64 "
+        "(range -9223372036854775808 to 9223372036854775807)"
+    )
+    assert str(_refusal(signed.enqueue, 2**70)) == (  # a Python int beyond int64 too
+        "i64: component 0: 1180591620717411303424 does not fit int64 "
+        "(range -9223372036854775808 to 9223372036854775807)"
+    )
+    assert q.size() == wide.size() == signed.size() == 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: FIFOQueue(4, ["int64", "uint8"], shapes=[(), (2,)], names=["id", "px"], name="q"),
+        lambda: FIFOQueue(4, ["int64", "uint8"], names=["id", "px"], name="q"),
+        lambda: PaddingFIFOQueue(4, ["int64", "uint8"], [(), (None,)], ["id", "px"], name="q"),
+        lambda: RandomShuffleQueue(4, 0, ["int64", "uint8"], names=["id", "px"], name="q"),
+        lambda: PriorityQueue(4, ["uint8"], names=["id", "px"], name="q"),
+    ],
+    ids=["fifo", "fifo-unshaped", "padding", "shuffle", "priority"],
+)
+def test_every_queue_refuses_a_numpy_value_out_of_its_components_range(make):
+    q = make()
+    message = "q: component 1 ('px'): 300 does not fit uint8 (range 0 to 255)"
+    with pytest.raises(InvalidArgumentError) as info:
+        q.enqueue({"id": 1, "px": np.array([7, 300])})
+    assert str(info.value) == message
+    with pytest.raises(InvalidArgumentError) as info:
+        q.enqueue_many({"id": [1, 2], "px": np.array([[1, 2], [300, 4]], dtype=np.int32)})
+    assert str(info.value) == message
+    assert q.size() == 0
+    q.enqueue_many({"id": [1], "px": np.array([[0, 255]], dtype=np.int64)})  # they fit
+    got = q.dequeue()
+    assert got["px"].dtype == np.uint8 and got["px"].tolist() == [0, 255]
+
+
+def test_a_finite_float_that_would_become_inf_is_refused_but_inf_and_nan_convert():
+    q = FIFOQueue(4, "float32", shapes=[()], name="f32")
+    assert str(_refusal(q.enqueue_many, np.array([1.0, -1e300]))) == (
+        "f32: component 0: -1e+300 does not fit float32 (range ±3.40282e+38)"
+    )
+    assert str(_refusal(q.enqueue, 1e39)) == (
+        "f32: component 0: 1e+39 does not fit float32 (range ±3.40282e+38)"
+    )
+    half = FIFOQueue(4, "float16", shapes=[()], name="f16")
+    assert str(_refusal(half.enqueue, 70000.0)) == (
+        "f16: component 0: 70000.0 does not fit float16 (range ±65504)"
+    )
+    assert str(_refusal(half.enqueue, np.int64(2**62))) == (
+        "f16: component 0: 4611686018427387904 does not fit float16 (range ±65504)"
+    )
+    wide = FIFOQueue(4, "float64", shapes=[()], name="f64")
+    assert str(_refusal(wide.enqueue, 2**2000)) == (  # not a raw OverflowError
+        "f64: component 0: 1148130695274254524232833201177681984022...(603 characters) "
+        "does not fit float64 (range ±1.79769e+308)"
+    )
+    assert q.size() == half.size() == wide.size() == 0
+    q.enqueue_many(np.array([np.inf, -np.inf, np.nan, 0.1]))  # float64 in: precision may go
+    out = q.dequeue_many(4)
+    assert out.dtype == np.float32 and out[:2].tolist() == [np.inf, -np.inf]
+    assert np.isnan(out[2]) and out[3] == np.float32(0.1)
+
+
+def test_a_ragged_value_is_an_invalid_argument_not_a_raw_numpy_error():
+    q = FIFOQueue(4, ["int32", "string"], shapes=[(None,), (None,)], name="r")
+    with pytest.raises(InvalidArgumentError) as info:
+        q.enqueue_many(([[1, 2], [3]], [[b"a"], [b"b"]]))
+    assert str(info.value) == (
+        "r: component 0: list [[1, 2], [3]] is not rectangular (its elements differ in shape)"
+    )
+    with pytest.raises(InvalidArgumentError) as info:
+        q.enqueue_many(([[1], [2]], [[b"a", b"b"], [b"c"]]))
+    assert str(info.value) == (
+        "r: component 1: list [[b'a', b'b'], [b'c']] is not rectangular "
+        "(its elements differ in shape)"
+    )
+
+
+def test_a_datetime_component_takes_datetimes_and_refuses_numbers():
+    q = FIFOQueue(4, "datetime64[s]", shapes=[()], name="t")
+    with pytest.raises(TypeError) as info:  # a KeyError before
+        q.enqueue(5)
+    assert str(info.value) == "t: component 0: expected datetime64[s], got int 5"
+    q.enqueue(np.datetime64("2020-01-01", "s"))
+    q.enqueue_many(np.array(["2020-01-01T00:00:01"], dtype="datetime64[ms]"))
+    assert (
+        q.dequeue_many(2).tolist()
+        == np.array(["2020-01-01T00:00:00", "2020-01-01T00:00:01"], dtype="datetime64[s]").tolist()
+    )
+
+
 def test_compatible_dtypes_are_converted():
     q = FIFOQueue(4, ["float32", "int64"], shapes=[(), ()])
     q.enqueue((1, True))  # int into float, bool into int

@@ -107,6 +107,7 @@ class QueueBase:
             if len(set(names)) != len(names):
                 raise InvalidArgumentError(f"names must be distinct, got {names!r}")
         self._capacity = capacity
+        self._name = name or f"{self._kind}_{next(_names)}"
         self._components = [
             Component(
                 index=i,
@@ -114,11 +115,11 @@ class QueueBase:
                 dtype=as_dtype(object if _is_pyobject(dt) else dt),
                 shape=None if shapes is None else as_shape(shapes[i]),
                 pyobject=_is_pyobject(dt),
+                queue=self._name,
             )
             for i, dt in enumerate(dtypes)
         ]
         self._names = None if names is None else [str(n) for n in names]
-        self._name = name or f"{self._kind}_{next(_names)}"
 
         self._mutex = threading.Lock()
         self._not_empty = threading.Condition(self._mutex)
@@ -981,7 +982,9 @@ class PriorityQueue(QueueBase):
             )
         super().__init__(capacity, all_dtypes, all_shapes, names, shared_name, name)
         if self._components[0].shape is None:
-            self._components[0] = Component(0, self._components[0].name, np.dtype(np.int64), ())
+            self._components[0] = Component(
+                0, self._components[0].name, np.dtype(np.int64), (), queue=self._name
+            )
             self._init_storage()
 
     def _init_storage(self) -> None:
