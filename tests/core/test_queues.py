@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -359,6 +360,207 @@ def test_dequeue_many_zero_returns_empty_batch():
     q = FIFOQueue(4, "int32", shapes=[(2,)])
     out = q.dequeue_many(0)
     assert out.shape == (0, 2) and out.dtype == np.int32
+
+
+# -- storage: the capacity is a bound, not an allocation ---------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: FIFOQueue(c, ["int64", "string"], shapes=[(), (4,)]),
+        lambda c: FIFOQueue(c, ["int64"]),
+        lambda c: PaddingFIFOQueue(c, ["int64"], shapes=[(None,)]),
+        lambda c: RandomShuffleQueue(c, 0, ["int64"], shapes=[(8,)]),
+        lambda c: RandomShuffleQueue(c, 0, ["int64"]),
+        lambda c: PriorityQueue(c, ["uint8"], shapes=[(1024,)]),
+    ],
+    ids=["fifo", "fifo-unshaped", "padding", "shuffle", "shuffle-unshaped", "priority"],
+)
+def test_a_huge_capacity_is_accepted_and_costs_almost_nothing_until_filled(make):
+    tracemalloc.start()
+    try:
+        q = make(10**8)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000  # preallocating 10**8 slots would be gigabytes
+    assert make(2**62).capacity == 2**62  # a raw ValueError or MemoryError before
+    assert q.capacity == 10**8 and q.size() == 0
+
+
+def test_a_shuffle_queue_of_capacity_10_to_the_8_fills_and_drains():
+    q = RandomShuffleQueue(10**8, min_after_dequeue=0, dtypes=["int64"], seed=4)
+    q.enqueue_many(np.arange(1000))
+    for i in range(1000, 1100):
+        q.enqueue(i)
+    assert q.size() == 1100
+    out = np.concatenate([q.dequeue_many(500), q.dequeue_up_to(600)])
+    assert sorted(out.tolist()) == list(range(1100))
+
+
+@pytest.mark.parametrize(
+    ("capacity", "message"),
+    [
+        (0, "capacity must be > 0, got 0"),
+        (-1, "capacity must be > 0, got -1"),
+        (True, "capacity must be an int, got True"),
+        (4.0, "capacity must be an int, got 4.0"),
+        ("4", "capacity must be an int, got '4'"),
+        (None, "capacity must be an int, got None"),
+    ],
+)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: FIFOQueue(c, "int32"),
+        lambda c: PaddingFIFOQueue(c, "int32", shapes=[(None,)]),
+        lambda c: RandomShuffleQueue(c, 0, "int32"),
+        lambda c: PriorityQueue(c, ["int32"]),
+    ],
+    ids=["fifo", "padding", "shuffle", "priority"],
+)
+def test_every_queue_refuses_a_capacity_that_is_not_a_positive_int(make, capacity, message):
+    with pytest.raises(InvalidArgumentError) as info:
+        make(capacity)
+    assert str(info.value) == message
+
+
+def test_growing_a_wrapped_fifo_ring_unwraps_it_in_order():
+    q = FIFOQueue(100, ["int64", "string", "int64"], shapes=[(), (), (2,)])
+    ids = np.arange(27)
+
+    def batch(lo: int, hi: int):
+        return (
+            ids[lo:hi],
+            [b"%d" % i for i in range(lo, hi)],
+            np.stack([ids[lo:hi], -ids[lo:hi]], 1),
+        )
+
+    q.enqueue_many(batch(0, 12))
+    assert q.dequeue_many(10)[0].tolist() == list(range(10))
+    q.enqueue_many(batch(12, 26))  # 16 elements in the 16 starting slots, wrapped
+    assert q._cols.length == 16 and q._head == 10  # (storage internals: the wrap)
+    q.enqueue((26, b"26", [26, -26]))  # grows from the wrapped ring
+    assert q._cols.length == 32
+    first, keys, pairs = q.dequeue_many(17)
+    assert first.tolist() == list(range(10, 27))
+    assert keys.tolist() == [b"%d" % i for i in range(10, 27)]
+    assert pairs.tolist() == [[i, -i] for i in range(10, 27)]
+
+
+def _element(i: int, prio: int | None):
+    key, pair = b"%d" % i, np.array([i, -i])
+    return (prio, key, pair) if prio is not None else (i, key, pair)
+
+
+_GROWING = {
+    "fifo": lambda c: FIFOQueue(c, ["int64", "string", "int64"], shapes=[(), (), (2,)]),
+    "fifo-unshaped": lambda c: FIFOQueue(c, ["int64", "string", "int64"]),
+    "padding": lambda c: PaddingFIFOQueue(c, ["int64", "string", "int64"], [(), (), (None,)]),
+    "shuffle": lambda c: RandomShuffleQueue(
+        c, 0, ["int64", "string", "int64"], shapes=[(), (), (2,)], seed=5
+    ),
+    "shuffle-unshaped": lambda c: RandomShuffleQueue(c, 0, ["int64", "string", "int64"], seed=6),
+    "priority": lambda c: PriorityQueue(c, ["string", "int64"], shapes=[(), (2,)]),
+}
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", list(_GROWING))
+def test_storage_growing_under_mixed_operations_keeps_order_and_every_element_once(kind):
+    capacity = 300
+    q = _GROWING[kind](capacity)
+    rng = np.random.default_rng(11)
+    queued: list[tuple[int, int]] = []  # (sort key, id) in the order they must leave
+    nxt = 0
+    out: list[int] = []
+    lengths = set()
+
+    def push(k: int) -> None:
+        nonlocal nxt
+        prios = rng.integers(0, 20, size=k) if kind == "priority" else [None] * k
+        elems = [_element(nxt + j, None if p is None else int(p)) for j, p in enumerate(prios)]
+        if k == 1 and rng.random() < 0.5:
+            q.enqueue(elems[0])
+        else:
+            q.enqueue_many([np.array([e[c] for e in elems]) for c in range(3)])
+        queued.extend((int(p) if p is not None else 0, nxt + j) for j, p in enumerate(prios))
+        nxt += k
+
+    def pull(batch) -> None:
+        head, keys, pairs = (np.atleast_1d(np.asarray(x)) for x in batch)
+        pairs = pairs.reshape(-1, 2)
+        ids = pairs[:, 0].tolist()
+        assert keys.tolist() == [b"%d" % i for i in ids] and (pairs[:, 1] == -pairs[:, 0]).all()
+        if kind != "priority":
+            assert head.tolist() == ids
+        if kind.startswith("shuffle"):
+            left = {i for _, i in queued}
+            assert set(ids) <= left and len(set(ids)) == len(ids)
+            queued[:] = [e for e in queued if e[1] not in set(ids)]
+        else:
+            if kind == "priority":
+                queued.sort(key=lambda e: e)  # lowest priority first, ties in arrival order
+            assert ids == [i for _, i in queued[: len(ids)]]
+            del queued[: len(ids)]
+        out.extend(ids)
+
+    for step in range(600):
+        size = q.size()
+        assert size == len(queued)
+        fill = step < 300  # fill up to the capacity first, then churn
+        op = int(rng.integers(0, 7))
+        if op <= (3 if fill else 1) and size < capacity:
+            push(int(rng.integers(1, min(40, capacity - size) + 1)) if op else 1)
+        elif op == 4 and size:
+            pull(q.dequeue())
+        elif op == 5 and size:
+            pull(q.dequeue_many(int(rng.integers(1, size + 1))))
+        elif op == 6 and size:
+            with pytest.raises(DeadlineExceededError):  # gathers everything, gives it back
+                q.dequeue_many(capacity + 1, timeout=0)
+            assert q.size() == size
+        lengths.add(q._cols.length)
+    pull(q.dequeue_many(q.size()))
+    assert sorted(out) == list(range(nxt)) and q.size() == 0
+    assert min(lengths) == 16 and max(lengths) == capacity  # grew by doubling, to the bound
+
+
+def test_a_failed_allocation_while_growing_leaves_the_queue_as_it_was(monkeypatch):
+    from conveyor.core import _columns
+    from conveyor.errors import ResourceExhaustedError
+
+    for q in [
+        FIFOQueue(100, "int64", shapes=[()]),
+        RandomShuffleQueue(100, 0, "int64", shapes=[()], seed=1),
+        PriorityQueue(100, ["int64"], shapes=[()]),
+    ]:
+        q.enqueue_many([np.arange(16)] * (2 if isinstance(q, PriorityQueue) else 1))
+        real = _columns.Columns._alloc
+
+        def refuse(comp, length):
+            raise ResourceExhaustedError(f"no room for {length}")
+
+        monkeypatch.setattr(_columns.Columns, "_alloc", staticmethod(refuse))
+        with pytest.raises(ResourceExhaustedError, match="no room for 32"):
+            q.enqueue_many([np.arange(16, 20)] * (2 if isinstance(q, PriorityQueue) else 1))
+        monkeypatch.setattr(_columns.Columns, "_alloc", staticmethod(real))
+        assert q.size() == 16
+        q.enqueue_many([np.arange(16, 20)] * (2 if isinstance(q, PriorityQueue) else 1))
+        got = q.dequeue_many(20)
+        got = got[1] if isinstance(q, PriorityQueue) else got
+        assert sorted(got.tolist()) == list(range(20))
+
+
+def test_an_element_shape_too_big_to_allocate_is_a_resource_exhausted_error():
+    from conveyor.errors import ResourceExhaustedError
+
+    with pytest.raises(ResourceExhaustedError) as info:
+        FIFOQueue(4, "uint8", shapes=[(2**40, 2**30)], name="huge")
+    assert str(info.value).startswith(
+        "huge: component 0: cannot allocate 4 slots of shape (1099511627776, 1073741824) uint8:"
+    )
 
 
 # -- blocking and back-pressure ----------------------------------------------------

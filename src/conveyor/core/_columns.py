@@ -11,6 +11,10 @@ column instead: a NumPy array whose first axis is the storage slot.
   a ``PaddingFIFOQueue`` dimension declared ``None``): an object array of slots, each
   holding that element's own array. Batching it means stacking or padding.
 
+A queue's capacity is a bound, not an allocation: columns start with ``INITIAL_SLOTS``
+(or the capacity, if smaller) and double, up to the capacity, as elements arrive
+(:func:`grown_length`), so each element is moved O(1) times amortised by growth.
+
 Columns do no locking; the queue that owns them does.
 """
 
@@ -21,9 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import InvalidArgumentError
+from conveyor.core.errors import InvalidArgumentError, ResourceExhaustedError
 
-__all__ = ["PYOBJECT", "Component", "Columns", "DTypeError", "as_dtype", "as_shape"]
+__all__ = [
+    "INITIAL_SLOTS",
+    "PYOBJECT",
+    "Component",
+    "Columns",
+    "DTypeError",
+    "as_dtype",
+    "as_shape",
+    "grown_length",
+]
 
 
 class DTypeError(InvalidArgumentError, TypeError):
@@ -360,6 +373,22 @@ def _as_string_array(value: Any, comp: Component) -> np.ndarray:
     raise DTypeError(f"{comp.where()}: expected bytes strings, got an array of {arr.dtype}")
 
 
+INITIAL_SLOTS = 16
+"""The slots a queue's columns start with (fewer if the capacity is smaller)."""
+
+
+def grown_length(length: int, need: int, capacity: int) -> int:
+    """The length to grow ``length`` slots to, to hold ``need``: double, up to the capacity.
+
+    Past the capacity (only a failed dequeue handing its elements back goes there) it
+    grows to exactly ``need``.
+
+    >>> grown_length(16, 17, 1000), grown_length(512, 600, 1000), grown_length(1000, 1003, 1000)
+    (32, 1000, 1003)
+    """
+    return max(need, min(2 * length, capacity))
+
+
 class Columns:
     """One storage column per component, ``length`` slots each.
 
@@ -367,6 +396,10 @@ class Columns:
     arrays of per-element arrays. Every method moves any number of elements with a
     constant number of NumPy operations per column (ragged columns split a batch into
     per-element views once, on write).
+
+    Raises:
+        ResourceExhaustedError: (constructor, :meth:`grow`) the arrays cannot be
+            allocated; the columns are then unchanged.
     """
 
     def __init__(self, components: Sequence[Component], length: int) -> None:
@@ -376,18 +409,36 @@ class Columns:
 
     @staticmethod
     def _alloc(comp: Component, length: int) -> np.ndarray:
+        shape: tuple[int, ...] = (length,)
         if comp.dense:
             assert comp.shape is not None
-            shape: tuple[int, ...] = (length, *(int(d) for d in comp.shape if d is not None))
-            return np.empty(shape, dtype=comp.dtype)
-        return np.empty(length, dtype=object)
+            shape = (length, *(int(d) for d in comp.shape if d is not None))
+        dtype = comp.dtype if comp.dense else np.dtype(object)
+        try:
+            return np.empty(shape, dtype=dtype)
+        except (MemoryError, ValueError) as e:  # ValueError: NumPy's "array is too big"
+            raise ResourceExhaustedError(
+                f"{comp.where()}: cannot allocate {length} slots of shape "
+                f"{_fmt_shape(shape[1:])} {dtype}: {e}"
+            ) from e
 
-    def grow(self, length: int, live: np.ndarray | slice) -> None:
-        """Reallocate to ``length`` slots, keeping the slots ``live`` in order at 0..k."""
+    def grow(self, length: int, head: int = 0, count: int | None = None) -> None:
+        """Reallocate to ``length`` slots; the ``count`` slots from ``head`` on move, in
+        order, to ``0 .. count``.
+
+        The slots are read as a ring, wrapping past the last slot to slot 0, so a ring
+        buffer comes out unwrapped; by default every slot keeps its number. Two slice
+        copies per column, whatever the count.
+        """
+        old = self.length
+        if count is None:
+            count = old
+        first = min(count, old - head)
         new = [self._alloc(c, length) for c in self.components]
         for dst, src in zip(new, self.arrays):
-            kept = src[live]
-            dst[: len(kept)] = kept
+            dst[:first] = src[head : head + first]
+            if first < count:
+                dst[first:count] = src[: count - first]
         self.arrays = new
         self.length = length
 

@@ -50,7 +50,15 @@ from typing import Any
 import numpy as np
 
 from conveyor.core._checks import check_count, check_timeout
-from conveyor.core._columns import PYOBJECT, Columns, Component, as_dtype, as_shape
+from conveyor.core._columns import (
+    INITIAL_SLOTS,
+    PYOBJECT,
+    Columns,
+    Component,
+    as_dtype,
+    as_shape,
+    grown_length,
+)
 from conveyor.core.errors import (
     CancelledError,
     DeadlineExceededError,
@@ -145,7 +153,10 @@ class QueueBase:
 
     @property
     def capacity(self) -> int:
-        """The most elements the queue holds before ``enqueue`` blocks."""
+        """The most elements the queue holds before ``enqueue`` blocks.
+
+        A bound, not an allocation: storage grows with the elements actually held.
+        """
         return self._capacity
 
     @property
@@ -624,8 +635,9 @@ class FIFOQueue(QueueBase):
         dtypes: one dtype per component (``"string"``/``bytes`` for byte strings,
             ``"pyobject"`` for arbitrary Python objects, one per element).
         shapes: optional shape per component. Fully defined shapes give the fast path
-            (one preallocated array per component); without shapes, batched dequeues
-            stack the elements and require them to have equal shapes.
+            (one array per component, grown by doubling up to the capacity); without
+            shapes, batched dequeues stack the elements and require them to have equal
+            shapes.
         names: optional component names; elements are then dicts.
         name: a name for error messages.
 
@@ -639,7 +651,8 @@ class FIFOQueue(QueueBase):
     _kind = "fifo_queue"
 
     def _init_storage(self) -> None:
-        self._cols = Columns(self._components, self._capacity)
+        # A ring of slots: the elements are head .. head + count, wrapping at the end.
+        self._cols = Columns(self._components, min(self._capacity, INITIAL_SLOTS))
         self._head = 0
         self._count = 0
 
@@ -647,11 +660,12 @@ class FIFOQueue(QueueBase):
         return self._count
 
     def _ensure_slots(self, extra: int) -> None:
-        # Only returning a failed dequeue can exceed the capacity; grow then.
+        # The ring grows (doubling, up to the capacity) as elements arrive; growing
+        # unwraps it, so the elements then sit at 0 .. count.
         length = self._cols.length
-        if self._count + extra > length:
-            live = (self._head + np.arange(self._count)) % length
-            self._cols.grow(max(2 * length, self._count + extra), live)
+        need = self._count + extra
+        if need > length:
+            self._cols.grow(grown_length(length, need, self._capacity), self._head, self._count)
             self._head = 0
 
     def _put(self, values: list[np.ndarray], lo: int, hi: int) -> None:
@@ -833,7 +847,9 @@ class RandomShuffleQueue(QueueBase):
         # occupied slots and ``_free[:nfree]`` the others. A dequeue gathers its slots
         # and shuffles only these int arrays, so each element's data is copied exactly
         # twice — in and out — however the pool is drawn from.
-        length = self._capacity
+        # The pool grows (doubling, up to the capacity) when no slot is free; the
+        # invariant is count + nfree == the columns' length.
+        length = min(self._capacity, INITIAL_SLOTS)
         self._cols = Columns(self._components, length)
         self._live = np.empty(length, dtype=np.intp)
         self._free = np.arange(length - 1, -1, -1, dtype=np.intp)  # pops 0, 1, 2, …
@@ -855,23 +871,27 @@ class RandomShuffleQueue(QueueBase):
 
     def _alloc_slots(self, k: int) -> np.ndarray:
         if self._nfree < k:
-            # Only returning a failed dequeue can exceed the capacity; grow then.
-            old = self._cols.length
-            new = max(2 * old, self._count + k)
-            self._cols.grow(new, slice(0, old))  # slots keep their numbers
-            live = np.empty(new, dtype=np.intp)
-            live[: self._count] = self._live[: self._count]
-            self._live = live
-            free = np.empty(new, dtype=np.intp)
-            free[: self._nfree] = self._free[: self._nfree]
-            free[self._nfree : self._nfree + new - old] = np.arange(new - 1, old - 1, -1)
-            self._free = free
-            self._nfree += new - old
+            self._grow(self._count + k)
         slots = self._free[self._nfree - k : self._nfree][::-1].copy()
         self._nfree -= k
         self._live[self._count : self._count + k] = slots
         self._count += k
         return slots
+
+    def _grow(self, need: int) -> None:
+        # Slots keep their numbers; the new ones go on top of the free list, so they
+        # are handed out next, in ascending order. Everything is allocated before
+        # anything changes, so a failed allocation leaves the pool as it was.
+        old = self._cols.length
+        new = grown_length(old, need, self._capacity)
+        live = np.empty(new, dtype=np.intp)
+        live[: self._count] = self._live[: self._count]
+        free = np.empty(new, dtype=np.intp)
+        free[: self._nfree] = self._free[: self._nfree]
+        free[self._nfree : self._nfree + new - old] = np.arange(new - 1, old - 1, -1)
+        self._cols.grow(new)
+        self._live, self._free = live, free
+        self._nfree += new - old
 
     def _release_slots(self, slots: np.ndarray) -> None:
         self._cols.clear_at(slots)
@@ -989,7 +1009,7 @@ class PriorityQueue(QueueBase):
 
     def _init_storage(self) -> None:
         # Live elements occupy slots lo..hi, sorted by (priority, arrival).
-        self._cols = Columns(self._components, self._capacity)
+        self._cols = Columns(self._components, min(self._capacity, INITIAL_SLOTS))
         self._lo = 0
         self._hi = 0
 
@@ -1001,11 +1021,15 @@ class PriorityQueue(QueueBase):
         if self._hi + extra <= length:
             return
         count = self._hi - self._lo
-        if count + extra <= length:
+        # Slide the elements down to slot 0 when that leaves at least half the columns
+        # free (all of them once grown to the capacity); otherwise grow, doubling up to
+        # the capacity. Either way each element moves O(1) times amortised.
+        room = length if length >= self._capacity else length // 2
+        if count + extra <= room:
             self._cols.move(slice(0, count), slice(self._lo, self._hi))
             self._cols.clear(count, self._hi)
         else:
-            self._cols.grow(max(2 * length, count + extra), slice(self._lo, self._hi))
+            self._cols.grow(grown_length(length, count + extra, self._capacity), self._lo, count)
         self._lo, self._hi = 0, count
 
     def _insert_sorted(self, part: list[np.ndarray]) -> None:
