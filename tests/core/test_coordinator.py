@@ -9,7 +9,7 @@ import traceback
 
 import pytest
 
-from conveyor import Coordinator
+from conveyor import Coordinator, LooperThread
 from conveyor.errors import InvalidArgumentError, OutOfRangeError
 
 pytestmark = pytest.mark.timeout(30)
@@ -260,3 +260,24 @@ def test_looper_refuses_a_bad_interval_before_registering(bad, message):
         coord.loop(bad, lambda: None)
     assert str(info.value) == f"timer_interval_secs must be None or {message}"
     coord.join([])  # returns at once: no thread was registered
+
+
+def test_clean_stop_exception_types_must_be_exception_classes():
+    with pytest.raises(InvalidArgumentError) as info:
+        Coordinator(clean_stop_exception_types=[KeyError, 5])
+    assert str(info.value) == (
+        f"clean_stop_exception_types must be exception classes, got 5 in [{KeyError!r}, 5]"
+    )
+    coord = Coordinator(clean_stop_exception_types=KeyError)  # one class is enough
+    coord.request_stop(KeyError("done"))
+    coord.join([])  # a clean stop: nothing raised
+
+
+def test_looper_refuses_a_target_that_is_not_callable_and_a_coord_that_is_not_one():
+    coord = Coordinator()
+    with pytest.raises(InvalidArgumentError) as info:
+        coord.loop(0.01, "tick")
+    assert str(info.value) == "target must be callable, got 'tick'"
+    with pytest.raises(ValueError, match="coord must be a Coordinator"):  # still a ValueError
+        LooperThread("coord", 0.01, target=print)
+    coord.join([])

@@ -177,6 +177,68 @@ def test_bad_constructor_arguments_raise_invalid_argument(kwargs, match):
         FIFOQueue(**args)
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: FIFOQueue(4, ["int32"], shapes=[2.5]),
+            "bad shape 2.5: expected None, an int, or a sequence of ints and None",
+        ),
+        (
+            lambda: FIFOQueue(4, ["int32"], shapes=["ab"]),
+            "bad shape 'ab': expected None, an int, or a sequence of ints and None",
+        ),
+        (lambda: FIFOQueue(4, ["int32"], shapes=[[True]]), "bad dimension True in shape (True,)"),
+        (
+            lambda: FIFOQueue(4, ["int32"], names=5),
+            "names must be a list of 1 names (one per dtype), got 5",
+        ),
+        (lambda: FIFOQueue(4, [None]), "not a dtype: None"),
+        (
+            lambda: PaddingFIFOQueue(4, ["int32"], shapes=5),
+            "shapes must be a list of shapes (one per dtype), got 5",
+        ),
+        (
+            lambda: PriorityQueue(4, ["int32"], shapes=5),
+            "shapes must have 1 entries (one per dtype), got 5",
+        ),
+        (
+            lambda: RandomShuffleQueue(4, 0, "int32", seed="x"),
+            "seed must be None or an int >= 0, got 'x'",
+        ),
+        (
+            lambda: RandomShuffleQueue(4, 0, "int32", seed=-1),
+            "seed must be None or an int >= 0, got -1",
+        ),
+        (
+            lambda: RandomShuffleQueue(4, 0, "int32", seed=True),
+            "seed must be None or an int >= 0, got True",
+        ),
+        (
+            lambda: RandomShuffleQueue(4, 1.0, "int32"),
+            "min_after_dequeue must be an int, got 1.0",
+        ),
+    ],
+    ids=[
+        "shape-float",
+        "shape-str",
+        "dim-bool",
+        "names-int",
+        "dtype-none",
+        "padding-shapes-int",
+        "priority-shapes-int",
+        "seed-str",
+        "seed-negative",
+        "seed-bool",
+        "min-after-dequeue-float",
+    ],
+)
+def test_bad_shapes_names_dtypes_and_seeds_are_invalid_arguments_not_raw_errors(make, message):
+    with pytest.raises(InvalidArgumentError) as info:
+        make()
+    assert str(info.value) == message
+
+
 def test_invalid_argument_error_is_also_a_value_error():
     with pytest.raises(ValueError):
         FIFOQueue(0, "int32")

@@ -1,7 +1,8 @@
 """Argument checks shared by the core, so every call refuses a bad argument the same way.
 
-Each rule has one owner here: a timeout (``check_timeout``) and a count such as a
-capacity or a batch size (``check_count``). Both raise
+Each rule has one owner here: a timeout (``check_timeout``), a count such as a capacity
+or a batch size (``check_count``) and a set of exception classes
+(``check_exception_types``). Each raises
 :class:`~conveyor.core.errors.InvalidArgumentError` naming the argument and its value.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
 
-__all__ = ["check_count", "check_timeout"]
+__all__ = ["check_count", "check_exception_types", "check_timeout"]
 
 
 def check_timeout(value: Any, name: str = "timeout") -> float | None:
@@ -82,3 +83,31 @@ def check_count(value: Any, name: str, positive: bool = False) -> int:
     if value < 0 or (positive and value == 0):
         raise InvalidArgumentError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value}")
     return int(value)
+
+
+def check_exception_types(value: Any, name: str) -> tuple[type[BaseException], ...]:
+    """Check exception classes (one, or an iterable of them): the tuple ``except`` takes.
+
+    Checked when given, so a bad entry cannot surface later, inside a thread, as
+    Python's own ``TypeError`` from an ``except`` clause.
+
+    Raises:
+        InvalidArgumentError: ``value`` is not an exception class or an iterable of them.
+
+    >>> check_exception_types(KeyError, "types")
+    (<class 'KeyError'>,)
+    >>> check_exception_types([KeyError, "oops"], "types")
+    Traceback (most recent call last):
+    ...
+    conveyor.core.errors.InvalidArgumentError: types must be exception classes, got 'oops' in [<class 'KeyError'>, 'oops']
+    """
+    if isinstance(value, type):
+        value = (value,)
+    try:
+        types = tuple(value)
+    except TypeError:
+        raise InvalidArgumentError(f"{name} must be exception classes, got {value!r}") from None
+    for t in types:
+        if not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise InvalidArgumentError(f"{name} must be exception classes, got {t!r} in {value!r}")
+    return types

@@ -68,11 +68,13 @@ def as_dtype(dtype: Any) -> np.dtype:
     >>> as_dtype("string"), as_dtype(bytes), as_dtype("float32")
     (dtype('O'), dtype('O'), dtype('float32'))
     """
+    if dtype is None:  # NumPy would make it float64
+        raise InvalidArgumentError("not a dtype: None")
     if dtype in (bytes, str, object) or (isinstance(dtype, str) and dtype in _STRING_NAMES):
         return _STRING
     try:
         dt = np.dtype(dtype)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise InvalidArgumentError(f"not a dtype: {dtype!r}") from e
     if dt.kind in "OSUV":
         return _STRING
@@ -84,16 +86,24 @@ def as_shape(shape: Any) -> tuple[int | None, ...] | None:
 
     >>> as_shape([2, None]), as_shape(3), as_shape(None)
     ((2, None), (3,), None)
+
+    Raises:
+        InvalidArgumentError: not a shape (a float, a string, a bool dimension, ...).
     """
     if shape is None:
         return None
-    if isinstance(shape, int | np.integer):
+    if isinstance(shape, int | np.integer) and not isinstance(shape, bool):
         shape = (shape,)
+    if isinstance(shape, str | bytes) or not isinstance(shape, Sequence | np.ndarray):
+        raise InvalidArgumentError(
+            f"bad shape {shape!r}: expected None, an int, or a sequence of ints and None"
+        )
     dims: list[int | None] = []
     for d in shape:
-        if d is None or (isinstance(d, int | np.integer) and d == -1):
+        is_int = isinstance(d, int | np.integer) and not isinstance(d, bool)
+        if d is None or (is_int and d == -1):
             dims.append(None)
-        elif isinstance(d, int | np.integer) and d >= 0:
+        elif is_int and d >= 0:
             dims.append(int(d))
         else:
             raise InvalidArgumentError(f"bad dimension {d!r} in shape {tuple(shape)!r}")

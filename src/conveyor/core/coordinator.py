@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from conveyor.core._checks import check_timeout
+from conveyor.core._checks import check_exception_types, check_timeout
 from conveyor.core.errors import InvalidArgumentError, OutOfRangeError
 
 __all__ = ["Coordinator", "LooperThread"]
@@ -46,6 +46,10 @@ class Coordinator:
             reported through :meth:`request_stop` they stop the threads but are not
             re-raised by :meth:`join`. Default: ``(OutOfRangeError,)``.
 
+    Raises:
+        InvalidArgumentError: ``clean_stop_exception_types`` holds something other
+            than exception classes.
+
     Thread-safety: every method may be called from any thread.
     """
 
@@ -54,7 +58,9 @@ class Coordinator:
     ) -> None:
         if clean_stop_exception_types is None:
             clean_stop_exception_types = (OutOfRangeError,)
-        self._clean_stop_exception_types = tuple(clean_stop_exception_types)
+        self._clean_stop_exception_types = check_exception_types(
+            clean_stop_exception_types, "clean_stop_exception_types"
+        )
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._exc_info_to_raise: ExcInfo | None = None
@@ -262,7 +268,7 @@ class LooperThread(threading.Thread):
 
     Raises:
         InvalidArgumentError: ``timer_interval_secs`` is not ``None`` or a finite
-            number >= 0.
+            number >= 0, or ``target`` is not callable.
     """
 
     def __init__(
@@ -283,6 +289,8 @@ class LooperThread(threading.Thread):
                     f"got {timer_interval_secs!r}"
                 )
             timer_interval_secs = interval
+        if target is not None and not callable(target):
+            raise InvalidArgumentError(f"target must be callable, got {target!r}")
         super().__init__(daemon=True)
         self._coord = coord
         self._timer_interval_secs = timer_interval_secs

@@ -108,6 +108,10 @@ class QueueBase:
         if names is not None:
             if isinstance(names, str):
                 names = [names]
+            if not isinstance(names, list | tuple):
+                raise InvalidArgumentError(
+                    f"names must be a list of {len(dtypes)} names (one per dtype), got {names!r}"
+                )
             if len(names) != len(dtypes):
                 raise InvalidArgumentError(
                     f"names must have {len(dtypes)} entries (one per dtype), got {names!r}"
@@ -767,6 +771,10 @@ class PaddingFIFOQueue(FIFOQueue):
             raise InvalidArgumentError(
                 "PaddingFIFOQueue needs shapes: one per component, None for a dimension that varies"
             )
+        if not isinstance(shapes, list | tuple):
+            raise InvalidArgumentError(
+                f"shapes must be a list of shapes (one per dtype), got {shapes!r}"
+            )
         if any(s is None for s in shapes):
             raise InvalidArgumentError(
                 "PaddingFIFOQueue needs a rank for every component; use [None] dimensions, not None"
@@ -833,7 +841,12 @@ class RandomShuffleQueue(QueueBase):
                 f"min_after_dequeue ({min_after_dequeue}) must be < capacity ({capacity})"
             )
         self._min_after_dequeue = min_after_dequeue
-        self._rng = np.random.default_rng(seed)
+        if isinstance(seed, bool):
+            raise InvalidArgumentError(f"seed must be None or an int >= 0, got {seed!r}")
+        try:
+            self._rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"seed must be None or an int >= 0, got {seed!r}") from e
         self._seed = seed
         super().__init__(capacity, dtypes, shapes, names, shared_name, name)
 
@@ -995,11 +1008,13 @@ class PriorityQueue(QueueBase):
             )
         dtypes = types if isinstance(types, list | tuple) else [types]
         all_dtypes = [np.int64, *dtypes]
-        all_shapes = None if shapes is None else [(), *shapes]
-        if shapes is not None and len(shapes) != len(dtypes):
+        if shapes is not None and (
+            not isinstance(shapes, list | tuple) or len(shapes) != len(dtypes)
+        ):
             raise InvalidArgumentError(
                 f"shapes must have {len(dtypes)} entries (one per dtype), got {shapes!r}"
             )
+        all_shapes = None if shapes is None else [(), *shapes]
         super().__init__(capacity, all_dtypes, all_shapes, names, shared_name, name)
         if self._components[0].shape is None:
             self._components[0] = Component(
