@@ -355,6 +355,8 @@ def test_a_finite_float_that_would_become_inf_is_refused_but_inf_and_nan_convert
     out = q.dequeue_many(4)
     assert out.dtype == np.float32 and out[:2].tolist() == [np.inf, -np.inf]
     assert np.isnan(out[2]) and out[3] == np.float32(0.1)
+    q.enqueue_many(np.array([2**64 - 1], dtype=np.uint64))  # every int fits a float32
+    assert q.dequeue() == np.float32(2.0**64)
 
 
 def test_a_ragged_value_is_an_invalid_argument_not_a_raw_numpy_error():

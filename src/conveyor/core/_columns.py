@@ -253,7 +253,8 @@ class Component:
         NumPy would wrap an int (``300`` becomes ``44`` in a ``uint8``) and turn a finite
         float too large for the target into ``inf``; this refuses both. The range check
         (one min/max, or one ``isinf`` of the result) runs only when the source dtype
-        does not safely cast to the target.
+        does not safely cast to the target, and no ``isinf`` when the source is an int
+        and the target a float no int64 overflows.
         """
         dst = self.dtype
         if src.dtype == dst:
@@ -269,6 +270,8 @@ class Component:
                     f"{self.where()}: {bad} does not fit {dst} (range {info.min} to {info.max})"
                 )
             return src.astype(dst)
+        if src.dtype.kind in "biu" and float(np.finfo(dst).max) > 2.0**64:
+            return src.astype(dst)  # every int64/uint64 is finite in a float32 or wider
         with np.errstate(over="ignore"):
             out = src.astype(dst)
         overflow = np.isinf(out)

@@ -1037,8 +1037,8 @@ class PriorityQueue(QueueBase):
             return
         count = self._hi - self._lo
         # Slide the elements down to slot 0 when that leaves at least half the columns
-        # free (all of them once grown to the capacity); otherwise grow, doubling up to
-        # the capacity. Either way each element moves O(1) times amortised.
+        # free (once grown to the capacity: whenever they fit); otherwise grow, doubling
+        # up to the capacity. Either way each element moves O(1) times amortised.
         room = length if length >= self._capacity else length // 2
         if count + extra <= room:
             self._cols.move(slice(0, count), slice(self._lo, self._hi))
