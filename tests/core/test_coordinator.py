@@ -9,8 +9,8 @@ import traceback
 
 import pytest
 
-from conveyor import Coordinator
-from conveyor.errors import OutOfRangeError
+from conveyor import Coordinator, LooperThread
+from conveyor.errors import InvalidArgumentError, OutOfRangeError
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -195,3 +195,89 @@ def test_looper_reports_its_exception():
     looper = coord.loop(0.01, bad)
     with pytest.raises(KeyError, match="looper"):
         coord.join([looper])
+
+
+_BAD_SECONDS = [(float("nan"), "nan"), (-1, "-1"), (True, "True"), ("soon", "'soon'")]
+
+
+@pytest.mark.parametrize(("bad", "shown"), _BAD_SECONDS)
+def test_wait_for_stop_refuses_a_nan_negative_bool_or_non_number_timeout(bad, shown):
+    coord = Coordinator()
+    coord.request_stop()  # it would return at once: refused anyway
+    with pytest.raises(InvalidArgumentError) as info:
+        coord.wait_for_stop(bad)
+    assert str(info.value) == f"timeout must be None or a number of seconds >= 0, got {shown}"
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("forever", [float("inf"), 1e300], ids=["inf", "1e300"])
+def test_wait_for_stop_with_an_infinite_timeout_waits_for_the_stop(forever):
+    coord = Coordinator()
+    woke = []
+    t = threading.Thread(target=lambda: woke.append(coord.wait_for_stop(forever)))
+    t.start()
+    time.sleep(0.05)
+    assert woke == []
+    coord.request_stop()
+    t.join(2)
+    assert woke == [True]
+
+
+@pytest.mark.parametrize(("bad", "shown"), _BAD_SECONDS)
+def test_join_refuses_a_bad_grace_period_before_waiting(bad, shown):
+    coord = Coordinator()
+    coord.request_stop()
+    with pytest.raises(InvalidArgumentError) as info:
+        coord.join([], stop_grace_period_secs=bad)
+    assert str(info.value) == (
+        f"stop_grace_period_secs must be None or a number of seconds >= 0, got {shown}"
+    )
+    assert not coord.joined
+
+
+@pytest.mark.timeout(5)
+def test_join_with_an_infinite_grace_period_waits_for_the_threads():
+    coord = Coordinator()
+    release = threading.Event()
+    t = threading.Thread(target=release.wait, daemon=True)
+    t.start()
+    coord.request_stop()
+    threading.Timer(0.1, release.set).start()
+    coord.join([t], stop_grace_period_secs=float("inf"))
+    assert not t.is_alive() and coord.joined
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        *((b, f"a number of seconds >= 0, got {shown}") for b, shown in _BAD_SECONDS),
+        (float("inf"), "a finite number of seconds >= 0, got inf"),
+    ],
+)
+def test_looper_refuses_a_bad_interval_before_registering(bad, message):
+    coord = Coordinator()
+    with pytest.raises(InvalidArgumentError) as info:
+        coord.loop(bad, lambda: None)
+    assert str(info.value) == f"timer_interval_secs must be None or {message}"
+    coord.join([])  # returns at once: no thread was registered
+
+
+def test_clean_stop_exception_types_must_be_exception_classes():
+    with pytest.raises(InvalidArgumentError) as info:
+        Coordinator(clean_stop_exception_types=[KeyError, 5])
+    assert str(info.value) == (
+        f"clean_stop_exception_types must be exception classes, got 5 in [{KeyError!r}, 5]"
+    )
+    coord = Coordinator(clean_stop_exception_types=KeyError)  # one class is enough
+    coord.request_stop(KeyError("done"))
+    coord.join([])  # a clean stop: nothing raised
+
+
+def test_looper_refuses_a_target_that_is_not_callable_and_a_coord_that_is_not_one():
+    coord = Coordinator()
+    with pytest.raises(InvalidArgumentError) as info:
+        coord.loop(0.01, "tick")
+    assert str(info.value) == "target must be callable, got 'tick'"
+    with pytest.raises(ValueError, match="coord must be a Coordinator"):  # still a ValueError
+        LooperThread("coord", 0.01, target=print)
+    coord.join([])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -176,6 +177,68 @@ def test_bad_constructor_arguments_raise_invalid_argument(kwargs, match):
         FIFOQueue(**args)
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: FIFOQueue(4, ["int32"], shapes=[2.5]),
+            "bad shape 2.5: expected None, an int, or a sequence of ints and None",
+        ),
+        (
+            lambda: FIFOQueue(4, ["int32"], shapes=["ab"]),
+            "bad shape 'ab': expected None, an int, or a sequence of ints and None",
+        ),
+        (lambda: FIFOQueue(4, ["int32"], shapes=[[True]]), "bad dimension True in shape (True,)"),
+        (
+            lambda: FIFOQueue(4, ["int32"], names=5),
+            "names must be a list of 1 names (one per dtype), got 5",
+        ),
+        (lambda: FIFOQueue(4, [None]), "not a dtype: None"),
+        (
+            lambda: PaddingFIFOQueue(4, ["int32"], shapes=5),
+            "shapes must be a list of shapes (one per dtype), got 5",
+        ),
+        (
+            lambda: PriorityQueue(4, ["int32"], shapes=5),
+            "shapes must have 1 entries (one per dtype), got 5",
+        ),
+        (
+            lambda: RandomShuffleQueue(4, 0, "int32", seed="x"),
+            "seed must be None or an int >= 0, got 'x'",
+        ),
+        (
+            lambda: RandomShuffleQueue(4, 0, "int32", seed=-1),
+            "seed must be None or an int >= 0, got -1",
+        ),
+        (
+            lambda: RandomShuffleQueue(4, 0, "int32", seed=True),
+            "seed must be None or an int >= 0, got True",
+        ),
+        (
+            lambda: RandomShuffleQueue(4, 1.0, "int32"),
+            "min_after_dequeue must be an int, got 1.0",
+        ),
+    ],
+    ids=[
+        "shape-float",
+        "shape-str",
+        "dim-bool",
+        "names-int",
+        "dtype-none",
+        "padding-shapes-int",
+        "priority-shapes-int",
+        "seed-str",
+        "seed-negative",
+        "seed-bool",
+        "min-after-dequeue-float",
+    ],
+)
+def test_bad_shapes_names_dtypes_and_seeds_are_invalid_arguments_not_raw_errors(make, message):
+    with pytest.raises(InvalidArgumentError) as info:
+        make()
+    assert str(info.value) == message
+
+
 def test_invalid_argument_error_is_also_a_value_error():
     with pytest.raises(ValueError):
         FIFOQueue(0, "int32")
@@ -203,6 +266,125 @@ def test_wrong_dtype_raises_invalid_argument_naming_the_component():
             300
         )
     assert q.size() == 0
+
+
+def _refusal(enqueue, value) -> InvalidArgumentError:
+    with pytest.raises(InvalidArgumentError) as info:
+        enqueue(value)
+    return info.value
+
+
+def test_numpy_integers_that_do_not_fit_are_refused_like_python_ints_not_wrapped():
+    q = FIFOQueue(4, "uint8", shapes=[()], name="bytes")
+    python = _refusal(q.enqueue, 300)
+    numpy = _refusal(q.enqueue, np.int64(300))
+    assert (
+        str(python) == str(numpy) == "bytes: component 0: 300 does not fit uint8 (range 0 to 255)"
+    )
+    assert type(numpy) is type(python) is InvalidArgumentError  # a ValueError, not a TypeError
+    assert str(_refusal(q.enqueue_many, np.array([5, -1], dtype=np.int16))) == (
+        "bytes: component 0: -1 does not fit uint8 (range 0 to 255)"
+    )
+    assert str(_refusal(q.enqueue_many, [np.int64(7), np.int64(256)])) == (
+        "bytes: component 0: 256 does not fit uint8 (range 0 to 255)"
+    )
+    wide = FIFOQueue(4, "int32", shapes=[()], name="ids")
+    assert str(_refusal(wide.enqueue_many, np.array([2**40 + 7]))) == (
+        "ids: component 0: 1099511627783 does not fit int32 (range -2147483648 to 2147483647)"
+    )
+    signed = FIFOQueue(4, "int64", shapes=[()], name="i64")
+    assert str(_refusal(signed.enqueue, np.uint64(2**64 - 1))) == (
+        "i64: component 0: 18446744073709551615 does not fit int64 "
+        "(range -9223372036854775808 to 9223372036854775807)"
+    )
+    assert str(_refusal(signed.enqueue, 2**70)) == (  # a Python int beyond int64 too
+        "i64: component 0: 1180591620717411303424 does not fit int64 "
+        "(range -9223372036854775808 to 9223372036854775807)"
+    )
+    assert q.size() == wide.size() == signed.size() == 0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: FIFOQueue(4, ["int64", "uint8"], shapes=[(), (2,)], names=["id", "px"], name="q"),
+        lambda: FIFOQueue(4, ["int64", "uint8"], names=["id", "px"], name="q"),
+        lambda: PaddingFIFOQueue(4, ["int64", "uint8"], [(), (None,)], ["id", "px"], name="q"),
+        lambda: RandomShuffleQueue(4, 0, ["int64", "uint8"], names=["id", "px"], name="q"),
+        lambda: PriorityQueue(4, ["uint8"], names=["id", "px"], name="q"),
+    ],
+    ids=["fifo", "fifo-unshaped", "padding", "shuffle", "priority"],
+)
+def test_every_queue_refuses_a_numpy_value_out_of_its_components_range(make):
+    q = make()
+    message = "q: component 1 ('px'): 300 does not fit uint8 (range 0 to 255)"
+    with pytest.raises(InvalidArgumentError) as info:
+        q.enqueue({"id": 1, "px": np.array([7, 300])})
+    assert str(info.value) == message
+    with pytest.raises(InvalidArgumentError) as info:
+        q.enqueue_many({"id": [1, 2], "px": np.array([[1, 2], [300, 4]], dtype=np.int32)})
+    assert str(info.value) == message
+    assert q.size() == 0
+    q.enqueue_many({"id": [1], "px": np.array([[0, 255]], dtype=np.int64)})  # they fit
+    got = q.dequeue()
+    assert got["px"].dtype == np.uint8 and got["px"].tolist() == [0, 255]
+
+
+def test_a_finite_float_that_would_become_inf_is_refused_but_inf_and_nan_convert():
+    q = FIFOQueue(4, "float32", shapes=[()], name="f32")
+    assert str(_refusal(q.enqueue_many, np.array([1.0, -1e300]))) == (
+        "f32: component 0: -1e+300 does not fit float32 (range ±3.40282e+38)"
+    )
+    assert str(_refusal(q.enqueue, 1e39)) == (
+        "f32: component 0: 1e+39 does not fit float32 (range ±3.40282e+38)"
+    )
+    half = FIFOQueue(4, "float16", shapes=[()], name="f16")
+    assert str(_refusal(half.enqueue, 70000.0)) == (
+        "f16: component 0: 70000.0 does not fit float16 (range ±65504)"
+    )
+    assert str(_refusal(half.enqueue, np.int64(2**62))) == (
+        "f16: component 0: 4611686018427387904 does not fit float16 (range ±65504)"
+    )
+    wide = FIFOQueue(4, "float64", shapes=[()], name="f64")
+    assert str(_refusal(wide.enqueue, 2**2000)) == (  # not a raw OverflowError
+        "f64: component 0: 1148130695274254524232833201177681984022...(603 characters) "
+        "does not fit float64 (range ±1.79769e+308)"
+    )
+    assert q.size() == half.size() == wide.size() == 0
+    q.enqueue_many(np.array([np.inf, -np.inf, np.nan, 0.1]))  # float64 in: precision may go
+    out = q.dequeue_many(4)
+    assert out.dtype == np.float32 and out[:2].tolist() == [np.inf, -np.inf]
+    assert np.isnan(out[2]) and out[3] == np.float32(0.1)
+    q.enqueue_many(np.array([2**64 - 1], dtype=np.uint64))  # every int fits a float32
+    assert q.dequeue() == np.float32(2.0**64)
+
+
+def test_a_ragged_value_is_an_invalid_argument_not_a_raw_numpy_error():
+    q = FIFOQueue(4, ["int32", "string"], shapes=[(None,), (None,)], name="r")
+    with pytest.raises(InvalidArgumentError) as info:
+        q.enqueue_many(([[1, 2], [3]], [[b"a"], [b"b"]]))
+    assert str(info.value) == (
+        "r: component 0: list [[1, 2], [3]] is not rectangular (its elements differ in shape)"
+    )
+    with pytest.raises(InvalidArgumentError) as info:
+        q.enqueue_many(([[1], [2]], [[b"a", b"b"], [b"c"]]))
+    assert str(info.value) == (
+        "r: component 1: list [[b'a', b'b'], [b'c']] is not rectangular "
+        "(its elements differ in shape)"
+    )
+
+
+def test_a_datetime_component_takes_datetimes_and_refuses_numbers():
+    q = FIFOQueue(4, "datetime64[s]", shapes=[()], name="t")
+    with pytest.raises(TypeError) as info:  # a KeyError before
+        q.enqueue(5)
+    assert str(info.value) == "t: component 0: expected datetime64[s], got int 5"
+    q.enqueue(np.datetime64("2020-01-01", "s"))
+    q.enqueue_many(np.array(["2020-01-01T00:00:01"], dtype="datetime64[ms]"))
+    assert (
+        q.dequeue_many(2).tolist()
+        == np.array(["2020-01-01T00:00:00", "2020-01-01T00:00:01"], dtype="datetime64[s]").tolist()
+    )
 
 
 def test_compatible_dtypes_are_converted():
@@ -242,6 +424,207 @@ def test_dequeue_many_zero_returns_empty_batch():
     q = FIFOQueue(4, "int32", shapes=[(2,)])
     out = q.dequeue_many(0)
     assert out.shape == (0, 2) and out.dtype == np.int32
+
+
+# -- storage: the capacity is a bound, not an allocation ---------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: FIFOQueue(c, ["int64", "string"], shapes=[(), (4,)]),
+        lambda c: FIFOQueue(c, ["int64"]),
+        lambda c: PaddingFIFOQueue(c, ["int64"], shapes=[(None,)]),
+        lambda c: RandomShuffleQueue(c, 0, ["int64"], shapes=[(8,)]),
+        lambda c: RandomShuffleQueue(c, 0, ["int64"]),
+        lambda c: PriorityQueue(c, ["uint8"], shapes=[(1024,)]),
+    ],
+    ids=["fifo", "fifo-unshaped", "padding", "shuffle", "shuffle-unshaped", "priority"],
+)
+def test_a_huge_capacity_is_accepted_and_costs_almost_nothing_until_filled(make):
+    tracemalloc.start()
+    try:
+        q = make(10**8)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000  # preallocating 10**8 slots would be gigabytes
+    assert make(2**62).capacity == 2**62  # a raw ValueError or MemoryError before
+    assert q.capacity == 10**8 and q.size() == 0
+
+
+def test_a_shuffle_queue_of_capacity_10_to_the_8_fills_and_drains():
+    q = RandomShuffleQueue(10**8, min_after_dequeue=0, dtypes=["int64"], seed=4)
+    q.enqueue_many(np.arange(1000))
+    for i in range(1000, 1100):
+        q.enqueue(i)
+    assert q.size() == 1100
+    out = np.concatenate([q.dequeue_many(500), q.dequeue_up_to(600)])
+    assert sorted(out.tolist()) == list(range(1100))
+
+
+@pytest.mark.parametrize(
+    ("capacity", "message"),
+    [
+        (0, "capacity must be > 0, got 0"),
+        (-1, "capacity must be > 0, got -1"),
+        (True, "capacity must be an int, got True"),
+        (4.0, "capacity must be an int, got 4.0"),
+        ("4", "capacity must be an int, got '4'"),
+        (None, "capacity must be an int, got None"),
+    ],
+)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda c: FIFOQueue(c, "int32"),
+        lambda c: PaddingFIFOQueue(c, "int32", shapes=[(None,)]),
+        lambda c: RandomShuffleQueue(c, 0, "int32"),
+        lambda c: PriorityQueue(c, ["int32"]),
+    ],
+    ids=["fifo", "padding", "shuffle", "priority"],
+)
+def test_every_queue_refuses_a_capacity_that_is_not_a_positive_int(make, capacity, message):
+    with pytest.raises(InvalidArgumentError) as info:
+        make(capacity)
+    assert str(info.value) == message
+
+
+def test_growing_a_wrapped_fifo_ring_unwraps_it_in_order():
+    q = FIFOQueue(100, ["int64", "string", "int64"], shapes=[(), (), (2,)])
+    ids = np.arange(27)
+
+    def batch(lo: int, hi: int):
+        return (
+            ids[lo:hi],
+            [b"%d" % i for i in range(lo, hi)],
+            np.stack([ids[lo:hi], -ids[lo:hi]], 1),
+        )
+
+    q.enqueue_many(batch(0, 12))
+    assert q.dequeue_many(10)[0].tolist() == list(range(10))
+    q.enqueue_many(batch(12, 26))  # 16 elements in the 16 starting slots, wrapped
+    assert q._cols.length == 16 and q._head == 10  # (storage internals: the wrap)
+    q.enqueue((26, b"26", [26, -26]))  # grows from the wrapped ring
+    assert q._cols.length == 32
+    first, keys, pairs = q.dequeue_many(17)
+    assert first.tolist() == list(range(10, 27))
+    assert keys.tolist() == [b"%d" % i for i in range(10, 27)]
+    assert pairs.tolist() == [[i, -i] for i in range(10, 27)]
+
+
+def _element(i: int, prio: int | None):
+    key, pair = b"%d" % i, np.array([i, -i])
+    return (prio, key, pair) if prio is not None else (i, key, pair)
+
+
+_GROWING = {
+    "fifo": lambda c: FIFOQueue(c, ["int64", "string", "int64"], shapes=[(), (), (2,)]),
+    "fifo-unshaped": lambda c: FIFOQueue(c, ["int64", "string", "int64"]),
+    "padding": lambda c: PaddingFIFOQueue(c, ["int64", "string", "int64"], [(), (), (None,)]),
+    "shuffle": lambda c: RandomShuffleQueue(
+        c, 0, ["int64", "string", "int64"], shapes=[(), (), (2,)], seed=5
+    ),
+    "shuffle-unshaped": lambda c: RandomShuffleQueue(c, 0, ["int64", "string", "int64"], seed=6),
+    "priority": lambda c: PriorityQueue(c, ["string", "int64"], shapes=[(), (2,)]),
+}
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("kind", list(_GROWING))
+def test_storage_growing_under_mixed_operations_keeps_order_and_every_element_once(kind):
+    capacity = 300
+    q = _GROWING[kind](capacity)
+    rng = np.random.default_rng(11)
+    queued: list[tuple[int, int]] = []  # (sort key, id) in the order they must leave
+    nxt = 0
+    out: list[int] = []
+    lengths = set()
+
+    def push(k: int) -> None:
+        nonlocal nxt
+        prios = rng.integers(0, 20, size=k) if kind == "priority" else [None] * k
+        elems = [_element(nxt + j, None if p is None else int(p)) for j, p in enumerate(prios)]
+        if k == 1 and rng.random() < 0.5:
+            q.enqueue(elems[0])
+        else:
+            q.enqueue_many([np.array([e[c] for e in elems]) for c in range(3)])
+        queued.extend((int(p) if p is not None else 0, nxt + j) for j, p in enumerate(prios))
+        nxt += k
+
+    def pull(batch) -> None:
+        head, keys, pairs = (np.atleast_1d(np.asarray(x)) for x in batch)
+        pairs = pairs.reshape(-1, 2)
+        ids = pairs[:, 0].tolist()
+        assert keys.tolist() == [b"%d" % i for i in ids] and (pairs[:, 1] == -pairs[:, 0]).all()
+        if kind != "priority":
+            assert head.tolist() == ids
+        if kind.startswith("shuffle"):
+            left = {i for _, i in queued}
+            assert set(ids) <= left and len(set(ids)) == len(ids)
+            queued[:] = [e for e in queued if e[1] not in set(ids)]
+        else:
+            if kind == "priority":
+                queued.sort(key=lambda e: e)  # lowest priority first, ties in arrival order
+            assert ids == [i for _, i in queued[: len(ids)]]
+            del queued[: len(ids)]
+        out.extend(ids)
+
+    for step in range(600):
+        size = q.size()
+        assert size == len(queued)
+        fill = step < 300  # fill up to the capacity first, then churn
+        op = int(rng.integers(0, 7))
+        if op <= (3 if fill else 1) and size < capacity:
+            push(int(rng.integers(1, min(40, capacity - size) + 1)) if op else 1)
+        elif op == 4 and size:
+            pull(q.dequeue())
+        elif op == 5 and size:
+            pull(q.dequeue_many(int(rng.integers(1, size + 1))))
+        elif op == 6 and size:
+            with pytest.raises(DeadlineExceededError):  # gathers everything, gives it back
+                q.dequeue_many(capacity + 1, timeout=0)
+            assert q.size() == size
+        lengths.add(q._cols.length)
+    pull(q.dequeue_many(q.size()))
+    assert sorted(out) == list(range(nxt)) and q.size() == 0
+    assert min(lengths) == 16 and max(lengths) == capacity  # grew by doubling, to the bound
+
+
+def test_a_failed_allocation_while_growing_leaves_the_queue_as_it_was(monkeypatch):
+    from conveyor.core import _columns
+    from conveyor.errors import ResourceExhaustedError
+
+    for q in [
+        FIFOQueue(100, "int64", shapes=[()]),
+        RandomShuffleQueue(100, 0, "int64", shapes=[()], seed=1),
+        PriorityQueue(100, ["int64"], shapes=[()]),
+    ]:
+        q.enqueue_many([np.arange(16)] * (2 if isinstance(q, PriorityQueue) else 1))
+        real = _columns.Columns._alloc
+
+        def refuse(comp, length):
+            raise ResourceExhaustedError(f"no room for {length}")
+
+        monkeypatch.setattr(_columns.Columns, "_alloc", staticmethod(refuse))
+        with pytest.raises(ResourceExhaustedError, match="no room for 32"):
+            q.enqueue_many([np.arange(16, 20)] * (2 if isinstance(q, PriorityQueue) else 1))
+        monkeypatch.setattr(_columns.Columns, "_alloc", staticmethod(real))
+        assert q.size() == 16
+        q.enqueue_many([np.arange(16, 20)] * (2 if isinstance(q, PriorityQueue) else 1))
+        got = q.dequeue_many(20)
+        got = got[1] if isinstance(q, PriorityQueue) else got
+        assert sorted(got.tolist()) == list(range(20))
+
+
+def test_an_element_shape_too_big_to_allocate_is_a_resource_exhausted_error():
+    from conveyor.errors import ResourceExhaustedError
+
+    with pytest.raises(ResourceExhaustedError) as info:
+        FIFOQueue(4, "uint8", shapes=[(2**40, 2**30)], name="huge")
+    assert str(info.value).startswith(
+        "huge: component 0: cannot allocate 4 slots of shape (1099511627776, 1073741824) uint8:"
+    )
 
 
 # -- blocking and back-pressure ----------------------------------------------------
@@ -313,6 +696,62 @@ def test_timeouts_raise_deadline_exceeded_and_change_nothing():
         q.enqueue_many([[6, 7]], timeout=0.05)
     assert time.monotonic() - t0 < 5
     assert q.size() == 1 and q.dequeue() == 5
+
+
+_BLOCKING_CALLS = {
+    "enqueue": lambda q, t: q.enqueue(1, timeout=t),
+    "enqueue_many": lambda q, t: q.enqueue_many([[1, 2]], timeout=t),
+    "dequeue": lambda q, t: q.dequeue(timeout=t),
+    "dequeue_many": lambda q, t: q.dequeue_many(1, timeout=t),
+    "dequeue_up_to": lambda q, t: q.dequeue_up_to(1, timeout=t),
+}
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [(float("nan"), "nan"), (-1, "-1"), (-0.5, "-0.5"), (True, "True"), ("soon", "'soon'")],
+)
+@pytest.mark.parametrize("call", list(_BLOCKING_CALLS))
+def test_every_blocking_call_refuses_a_nan_negative_bool_or_non_number_timeout(call, bad, shown):
+    q = FIFOQueue(4, "int32", shapes=[()])
+    q.enqueue(7)  # a dequeue could return at once, an enqueue has room: refused anyway
+    with pytest.raises(InvalidArgumentError) as info:
+        _BLOCKING_CALLS[call](q, bad)
+    assert str(info.value) == f"timeout must be None or a number of seconds >= 0, got {shown}"
+    assert q.size() == 1 and q.dequeue() == 7
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "forever",
+    [None, float("inf"), 1e300, 10**400, np.float64("inf")],
+    ids=["None", "inf", "1e300", "10**400", "np.inf"],
+)
+def test_none_inf_and_timeouts_beyond_the_platform_limit_wait_forever(forever):
+    q = FIFOQueue(1, "int32", shapes=[()])
+    t, box = _start(lambda: q.dequeue(timeout=forever))
+    assert _blocked(t)
+    q.enqueue(3)
+    t.join(2)
+    assert box == {"result": 3}
+    q.enqueue(4)  # full: this enqueue waits for room
+    t, box = _start(lambda: q.enqueue_many([[5]], timeout=forever))
+    assert _blocked(t)
+    assert q.dequeue() == 4
+    t.join(2)
+    assert box == {"result": None} and q.dequeue() == 5
+
+
+@pytest.mark.timeout(5)
+def test_numpy_and_zero_timeouts_are_seconds():
+    q = FIFOQueue(1, "int32", shapes=[()])
+    with pytest.raises(DeadlineExceededError, match=r"timed out after 0\.0s"):
+        q.dequeue(timeout=0)
+    with pytest.raises(DeadlineExceededError, match=r"timed out after 0\.01s"):
+        q.dequeue_many(1, timeout=np.float64(0.01))
+    with pytest.raises(DeadlineExceededError):
+        q.dequeue_up_to(1, timeout=np.int64(0))
 
 
 def test_timed_out_dequeue_many_gives_back_what_it_gathered():

@@ -169,6 +169,26 @@ def test_bad_runner_arguments():
         cv.QueueRunner(None, [lambda: None])
 
 
+def test_runner_arguments_of_the_wrong_shape_are_invalid_arguments_not_raw_errors():
+    q = cv.FIFOQueue(2, "int64")
+    op = lambda: None  # noqa: E731
+    with pytest.raises(InvalidArgumentError) as info:
+        cv.QueueRunner(q, op)  # one callable, not a list: a raw TypeError before
+    assert str(info.value) == (
+        f"enqueue_ops must be a list of callables (one per thread), got {op!r}"
+    )
+    with pytest.raises(InvalidArgumentError) as info:
+        cv.QueueRunner(q, [op], queue_closed_exception_types=(OutOfRangeError, "closed"))
+    assert str(info.value) == (
+        "queue_closed_exception_types must be exception classes, got 'closed' in "
+        f"({OutOfRangeError!r}, 'closed')"
+    )
+    with pytest.raises(InvalidArgumentError, match="must not be empty"):
+        cv.QueueRunner(q, [op], queue_closed_exception_types=())
+    single = cv.QueueRunner(q, [op], queue_closed_exception_types=OutOfRangeError)
+    assert single.queue_closed_exception_types == (OutOfRangeError,)
+
+
 def test_registry_starts_every_registered_runner_once():
     # Small capacities keep both runners blocked, so they are still running below.
     a = cv.FIFOQueue(5, "int64", shapes=[()])

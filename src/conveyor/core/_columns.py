@@ -11,6 +11,10 @@ column instead: a NumPy array whose first axis is the storage slot.
   a ``PaddingFIFOQueue`` dimension declared ``None``): an object array of slots, each
   holding that element's own array. Batching it means stacking or padding.
 
+A queue's capacity is a bound, not an allocation: columns start with ``INITIAL_SLOTS``
+(or the capacity, if smaller) and double, up to the capacity, as elements arrive
+(:func:`grown_length`), so each element is moved O(1) times amortised by growth.
+
 Columns do no locking; the queue that owns them does.
 """
 
@@ -21,9 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import InvalidArgumentError
+from conveyor.core.errors import InvalidArgumentError, ResourceExhaustedError
 
-__all__ = ["PYOBJECT", "Component", "Columns", "DTypeError", "as_dtype", "as_shape"]
+__all__ = [
+    "INITIAL_SLOTS",
+    "PYOBJECT",
+    "Component",
+    "Columns",
+    "DTypeError",
+    "as_dtype",
+    "as_shape",
+    "grown_length",
+]
 
 
 class DTypeError(InvalidArgumentError, TypeError):
@@ -37,8 +50,16 @@ PYOBJECT = "pyobject"
 _STRING = np.dtype(object)
 _STRING_NAMES = {"string", "str", "bytes", "object"}
 # Kinds that may be converted into one another without losing the kind of value:
-# a bool fits an int, an int fits a float, but a float does not fit an int.
+# a bool fits an int, an int fits a float, but a float does not fit an int. Other kinds
+# (datetimes, durations) take only values of their own kind.
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _kind_fits(src: str, dst: str) -> bool:
+    if src == dst:
+        return True
+    rank_src, rank_dst = _KIND_RANK.get(src), _KIND_RANK.get(dst)
+    return rank_src is not None and rank_dst is not None and rank_src <= rank_dst
 
 
 def as_dtype(dtype: Any) -> np.dtype:
@@ -47,11 +68,13 @@ def as_dtype(dtype: Any) -> np.dtype:
     >>> as_dtype("string"), as_dtype(bytes), as_dtype("float32")
     (dtype('O'), dtype('O'), dtype('float32'))
     """
+    if dtype is None:  # NumPy would make it float64
+        raise InvalidArgumentError("not a dtype: None")
     if dtype in (bytes, str, object) or (isinstance(dtype, str) and dtype in _STRING_NAMES):
         return _STRING
     try:
         dt = np.dtype(dtype)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise InvalidArgumentError(f"not a dtype: {dtype!r}") from e
     if dt.kind in "OSUV":
         return _STRING
@@ -63,16 +86,24 @@ def as_shape(shape: Any) -> tuple[int | None, ...] | None:
 
     >>> as_shape([2, None]), as_shape(3), as_shape(None)
     ((2, None), (3,), None)
+
+    Raises:
+        InvalidArgumentError: not a shape (a float, a string, a bool dimension, ...).
     """
     if shape is None:
         return None
-    if isinstance(shape, int | np.integer):
+    if isinstance(shape, int | np.integer) and not isinstance(shape, bool):
         shape = (shape,)
+    if isinstance(shape, str | bytes) or not isinstance(shape, Sequence | np.ndarray):
+        raise InvalidArgumentError(
+            f"bad shape {shape!r}: expected None, an int, or a sequence of ints and None"
+        )
     dims: list[int | None] = []
     for d in shape:
-        if d is None or (isinstance(d, int | np.integer) and d == -1):
+        is_int = isinstance(d, int | np.integer) and not isinstance(d, bool)
+        if d is None or (is_int and d == -1):
             dims.append(None)
-        elif isinstance(d, int | np.integer) and d >= 0:
+        elif is_int and d >= 0:
             dims.append(int(d))
         else:
             raise InvalidArgumentError(f"bad dimension {d!r} in shape {tuple(shape)!r}")
@@ -91,7 +122,17 @@ class Component:
         dense: whether the shape is fully known, so the column can be one array.
     """
 
-    __slots__ = ("_bounds", "_direct", "dense", "dtype", "index", "name", "pyobject", "shape")
+    __slots__ = (
+        "_bounds",
+        "_direct",
+        "dense",
+        "dtype",
+        "index",
+        "name",
+        "pyobject",
+        "queue",
+        "shape",
+    )
 
     def __init__(
         self,
@@ -100,9 +141,11 @@ class Component:
         dtype: np.dtype,
         shape: tuple[int | None, ...] | None,
         pyobject: bool = False,
+        queue: str | None = None,
     ) -> None:
         self.index = index
         self.name = name
+        self.queue = queue
         self.pyobject = pyobject
         if pyobject:  # one object per element, whatever it is
             dtype, shape = _STRING, ()
@@ -110,9 +153,10 @@ class Component:
         self.shape = shape
         self.dense = shape is not None and None not in shape
         # Python scalars a scalar column may store as they are, skipping array
-        # conversion on the single-element path.
+        # conversion on the single-element path, when they lie within the bounds (the
+        # others take the checked path, which decides).
         self._direct: frozenset[type] = frozenset()
-        self._bounds: tuple[int, int] | None = None
+        self._bounds: tuple[int, int] | tuple[float, float] | None = None
         if shape == ():
             kind = dtype.kind
             if kind in "iu":
@@ -121,6 +165,8 @@ class Component:
                 self._bounds = (int(info.min), int(info.max))
             elif kind in "fc":
                 self._direct = frozenset({int, float})
+                top = float(np.finfo(dtype).max)
+                self._bounds = (-top, top)
             elif kind == "b":
                 self._direct = frozenset({bool})
             elif kind == "O":
@@ -145,6 +191,10 @@ class Component:
     def label(self) -> str:
         return f"component {self.index}" + (f" ({self.name!r})" if self.name else "")
 
+    def where(self) -> str:
+        """The label with the queue's name in front, to begin an error message."""
+        return self.label() if self.queue is None else f"{self.queue}: {self.label()}"
+
     def convert(self, value: Any, batched: bool) -> np.ndarray:
         """Check ``value`` against the component and return it as an array.
 
@@ -153,7 +203,9 @@ class Component:
             batched: whether ``value`` has a leading batch dimension.
 
         Raises:
-            InvalidArgumentError: the dtype cannot hold the value, or the shape differs.
+            InvalidArgumentError: the dtype cannot hold the value (a ``DTypeError``,
+                also a ``TypeError``, when the kind is wrong; a plain one when a value
+                is out of the dtype's range), or the shape differs.
         """
         if self.pyobject:
             return _as_object_array(value, batched)
@@ -164,7 +216,7 @@ class Component:
         if batched:
             if arr.ndim == 0:
                 raise InvalidArgumentError(
-                    f"{self.label()}: enqueue_many needs a leading batch dimension, got a scalar"
+                    f"{self.where()}: enqueue_many needs a leading batch dimension, got a scalar"
                 )
             shape = arr.shape[1:]
         else:
@@ -174,30 +226,104 @@ class Component:
             len(shape) != len(want) or any(w is not None and w != s for w, s in zip(want, shape))
         ):
             raise InvalidArgumentError(
-                f"{self.label()}: expected shape {_fmt_shape(want)}, got {_fmt_shape(shape)}"
+                f"{self.where()}: expected shape {_fmt_shape(want)}, got {_fmt_shape(shape)}"
             )
         return arr
 
     def _coerce(self, value: Any) -> np.ndarray:
         if self.dtype == _STRING:
             return _as_string_array(value, self)
-        if isinstance(value, np.ndarray | np.generic):
-            src = value.dtype
-            if src.kind not in _KIND_RANK or _KIND_RANK[src.kind] > _KIND_RANK[self.dtype.kind]:
-                raise DTypeError(f"{self.label()}: expected {self.dtype}, got an array of {src}")
-            return np.asarray(value, dtype=self.dtype)
-        natural = np.asarray(value)
-        kind = natural.dtype.kind
-        if kind not in _KIND_RANK or _KIND_RANK[kind] > _KIND_RANK[self.dtype.kind]:
-            raise DTypeError(
-                f"{self.label()}: expected {self.dtype}, got {type(value).__name__} {value!r:.60}"
-            )
         try:
-            return np.asarray(value, dtype=self.dtype)
-        except OverflowError as e:
+            src = np.asarray(value)
+        except ValueError as e:  # ragged nesting
             raise InvalidArgumentError(
-                f"{self.label()}: {value!r:.60} does not fit {self.dtype}"
+                f"{self.where()}: {type(value).__name__} {value!r:.60} is not rectangular "
+                "(its elements differ in shape)"
             ) from e
+        kind = src.dtype.kind
+        if kind == "O":
+            src = self._from_python_ints(src, value)
+        elif not _kind_fits(kind, self.dtype.kind):
+            raise DTypeError(f"{self.where()}: expected {self.dtype}, got {_what(value, src)}")
+        return self._cast(src)
+
+    def _cast(self, src: np.ndarray) -> np.ndarray:
+        """Convert a number array of a fitting kind, refusing values out of the range.
+
+        NumPy would wrap an int (``300`` becomes ``44`` in a ``uint8``) and turn a finite
+        float too large for the target into ``inf``; this refuses both. The range check
+        (one min/max, or one ``isinf`` of the result) runs only when the source dtype
+        does not safely cast to the target, and no ``isinf`` when the source is an int
+        and the target a float no int64 overflows.
+        """
+        dst = self.dtype
+        if src.dtype == dst:
+            return src
+        if src.size == 0 or dst.kind not in "iufc" or np.can_cast(src.dtype, dst, "safe"):
+            return src.astype(dst)
+        if dst.kind in "iu":
+            info = np.iinfo(dst)
+            lo, hi = int(src.min()), int(src.max())
+            if lo < info.min or hi > info.max:
+                bad = lo if lo < info.min else hi
+                raise InvalidArgumentError(
+                    f"{self.where()}: {bad} does not fit {dst} (range {info.min} to {info.max})"
+                )
+            return src.astype(dst)
+        if src.dtype.kind in "biu" and float(np.finfo(dst).max) > 2.0**64:
+            return src.astype(dst)  # every int64/uint64 is finite in a float32 or wider
+        with np.errstate(over="ignore"):
+            out = src.astype(dst)
+        overflow = np.isinf(out)
+        if overflow.any():
+            overflow &= np.isfinite(src)
+            if overflow.any():
+                bad = src[overflow].flat[0].item()
+                raise InvalidArgumentError(
+                    f"{self.where()}: {_short(bad)} does not fit {dst} "
+                    f"(range ±{float(np.finfo(dst).max):g})"
+                )
+        return out
+
+    def _from_python_ints(self, src: np.ndarray, value: Any) -> np.ndarray:
+        # NumPy makes an object array of ints beyond int64/uint64: name the value that
+        # does not fit rather than the kind. Anything else in an object array is refused.
+        flat = src.reshape(-1)
+        dst = self.dtype
+        if dst.kind not in "iufc" or not all(isinstance(v, int) for v in flat):
+            raise DTypeError(f"{self.where()}: expected {dst}, got {_what(value, src)}")
+        if flat.size == 0:
+            return np.empty(src.shape, dtype=dst)
+        lo, hi = min(flat), max(flat)
+        if dst.kind in "iu":
+            info = np.iinfo(dst)
+            if lo < info.min or hi > info.max:
+                bad = lo if lo < info.min else hi
+                raise InvalidArgumentError(
+                    f"{self.where()}: {_short(bad)} does not fit {dst} "
+                    f"(range {info.min} to {info.max})"
+                )
+            return src.astype(dst)
+        try:
+            return src.astype(np.float64)  # then checked against dst by _cast
+        except OverflowError as e:
+            bad = hi if abs(hi) >= abs(lo) else lo
+            raise InvalidArgumentError(
+                f"{self.where()}: {_short(bad)} does not fit {dst} "
+                f"(range ±{float(np.finfo(dst).max):g})"
+            ) from e
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}...({len(text)} characters)"
+
+
+def _what(value: Any, arr: np.ndarray) -> str:
+    """Describe a value that was refused: its array dtype, or its type and repr."""
+    if isinstance(value, np.ndarray | np.generic):
+        return f"an array of {arr.dtype}"
+    return f"{type(value).__name__} {value!r:.60}"
 
 
 def _fmt_shape(shape: Sequence[int | None]) -> str:
@@ -233,7 +359,13 @@ def _as_string_array(value: Any, comp: Component) -> np.ndarray:
         out = np.empty((), dtype=object)
         out[()] = value.encode("utf-8")
         return out
-    arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    try:
+        arr = np.asarray(value)
+    except ValueError as e:  # ragged nesting
+        raise InvalidArgumentError(
+            f"{comp.where()}: {type(value).__name__} {value!r:.60} is not rectangular "
+            "(its elements differ in shape)"
+        ) from e
     kind = arr.dtype.kind
     if kind == "S":
         return arr.astype(object)
@@ -249,9 +381,25 @@ def _as_string_array(value: Any, comp: Component) -> np.ndarray:
                 if type(v) is not bytes:
                     flat[i] = bytes(v)
             else:
-                raise DTypeError(f"{comp.label()}: expected bytes strings, got {type(v).__name__}")
+                raise DTypeError(f"{comp.where()}: expected bytes strings, got {type(v).__name__}")
         return out
-    raise DTypeError(f"{comp.label()}: expected bytes strings, got an array of {arr.dtype}")
+    raise DTypeError(f"{comp.where()}: expected bytes strings, got an array of {arr.dtype}")
+
+
+INITIAL_SLOTS = 16
+"""The slots a queue's columns start with (fewer if the capacity is smaller)."""
+
+
+def grown_length(length: int, need: int, capacity: int) -> int:
+    """The length to grow ``length`` slots to, to hold ``need``: double, up to the capacity.
+
+    Past the capacity (only a failed dequeue handing its elements back goes there) it
+    grows to exactly ``need``.
+
+    >>> grown_length(16, 17, 1000), grown_length(512, 600, 1000), grown_length(1000, 1003, 1000)
+    (32, 1000, 1003)
+    """
+    return max(need, min(2 * length, capacity))
 
 
 class Columns:
@@ -261,6 +409,10 @@ class Columns:
     arrays of per-element arrays. Every method moves any number of elements with a
     constant number of NumPy operations per column (ragged columns split a batch into
     per-element views once, on write).
+
+    Raises:
+        ResourceExhaustedError: (constructor, :meth:`grow`) the arrays cannot be
+            allocated; the columns are then unchanged.
     """
 
     def __init__(self, components: Sequence[Component], length: int) -> None:
@@ -270,18 +422,36 @@ class Columns:
 
     @staticmethod
     def _alloc(comp: Component, length: int) -> np.ndarray:
+        shape: tuple[int, ...] = (length,)
         if comp.dense:
             assert comp.shape is not None
-            shape: tuple[int, ...] = (length, *(int(d) for d in comp.shape if d is not None))
-            return np.empty(shape, dtype=comp.dtype)
-        return np.empty(length, dtype=object)
+            shape = (length, *(int(d) for d in comp.shape if d is not None))
+        dtype = comp.dtype if comp.dense else np.dtype(object)
+        try:
+            return np.empty(shape, dtype=dtype)
+        except (MemoryError, ValueError) as e:  # ValueError: NumPy's "array is too big"
+            raise ResourceExhaustedError(
+                f"{comp.where()}: cannot allocate {length} slots of shape "
+                f"{_fmt_shape(shape[1:])} {dtype}: {e}"
+            ) from e
 
-    def grow(self, length: int, live: np.ndarray | slice) -> None:
-        """Reallocate to ``length`` slots, keeping the slots ``live`` in order at 0..k."""
+    def grow(self, length: int, head: int = 0, count: int | None = None) -> None:
+        """Reallocate to ``length`` slots; the ``count`` slots from ``head`` on move, in
+        order, to ``0 .. count``.
+
+        The slots are read as a ring, wrapping past the last slot to slot 0, so a ring
+        buffer comes out unwrapped; by default every slot keeps its number. Two slice
+        copies per column, whatever the count.
+        """
+        old = self.length
+        if count is None:
+            count = old
+        first = min(count, old - head)
         new = [self._alloc(c, length) for c in self.components]
         for dst, src in zip(new, self.arrays):
-            kept = src[live]
-            dst[: len(kept)] = kept
+            dst[:first] = src[head : head + first]
+            if first < count:
+                dst[first:count] = src[: count - first]
         self.arrays = new
         self.length = length
 

@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from conveyor.core.errors import OutOfRangeError
+from conveyor.core._checks import check_exception_types, check_timeout
+from conveyor.core.errors import InvalidArgumentError, OutOfRangeError
 
 __all__ = ["Coordinator", "LooperThread"]
 
@@ -45,6 +46,10 @@ class Coordinator:
             reported through :meth:`request_stop` they stop the threads but are not
             re-raised by :meth:`join`. Default: ``(OutOfRangeError,)``.
 
+    Raises:
+        InvalidArgumentError: ``clean_stop_exception_types`` holds something other
+            than exception classes.
+
     Thread-safety: every method may be called from any thread.
     """
 
@@ -53,7 +58,9 @@ class Coordinator:
     ) -> None:
         if clean_stop_exception_types is None:
             clean_stop_exception_types = (OutOfRangeError,)
-        self._clean_stop_exception_types = tuple(clean_stop_exception_types)
+        self._clean_stop_exception_types = check_exception_types(
+            clean_stop_exception_types, "clean_stop_exception_types"
+        )
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._exc_info_to_raise: ExcInfo | None = None
@@ -130,8 +137,15 @@ class Coordinator:
             self.request_stop(ex=sys.exc_info())  # type: ignore[arg-type]
 
     def wait_for_stop(self, timeout: float | None = None) -> bool:
-        """Block until a stop is requested; return whether it was (``False`` on timeout)."""
-        return self._stop_event.wait(timeout)
+        """Block until a stop is requested; return whether it was (``False`` on timeout).
+
+        Args:
+            timeout: seconds to wait (a number >= 0); ``None`` or ``inf`` waits forever.
+
+        Raises:
+            InvalidArgumentError: ``timeout`` is not ``None`` or a number >= 0.
+        """
+        return self._stop_event.wait(check_timeout(timeout))
 
     def register_thread(self, thread: threading.Thread) -> None:
         """Add a thread for :meth:`join` to wait for when called without ``threads``."""
@@ -151,16 +165,20 @@ class Coordinator:
 
         Args:
             threads: the threads to wait for, in addition to the registered ones.
-            stop_grace_period_secs: how long threads may take to end after a stop.
+            stop_grace_period_secs: how long threads may take to end after a stop, in
+                seconds (a number >= 0); ``None`` or ``inf`` waits for them forever.
             ignore_live_threads: log, rather than raise, threads still alive after the
                 grace period.
 
         Raises:
+            InvalidArgumentError: ``stop_grace_period_secs`` is not ``None`` or a
+                number >= 0 (checked before anything waits).
             the first exception reported through :meth:`request_stop`, with its
             original traceback.
             RuntimeError: naming the threads still alive after the grace period (unless
                 ``ignore_live_threads``).
         """
+        grace = check_timeout(stop_grace_period_secs, "stop_grace_period_secs")
         with self._lock:
             pool = set(self._registered_threads)
             if threads is not None:
@@ -174,8 +192,11 @@ class Coordinator:
                 break
             alive[0].join(0.05)
 
-        deadline = time.monotonic() + stop_grace_period_secs
+        deadline = None if grace is None else time.monotonic() + grace
         for t in waited:
+            if deadline is None:
+                t.join()
+                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -238,11 +259,16 @@ class LooperThread(threading.Thread):
 
     Args:
         coord: the coordinator; the thread registers with it and stops with it.
-        timer_interval_secs: the period; ``None`` calls the function back to back.
+        timer_interval_secs: the period in seconds (a finite number >= 0); ``None``
+            calls the function back to back.
         target: the function; without one, subclasses override :meth:`run_loop`.
         args, kwargs: the function's arguments.
 
     An exception raised by the function is reported to the coordinator.
+
+    Raises:
+        InvalidArgumentError: ``timer_interval_secs`` is not ``None`` or a finite
+            number >= 0, or ``target`` is not callable.
     """
 
     def __init__(
@@ -254,7 +280,17 @@ class LooperThread(threading.Thread):
         kwargs: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(coord, Coordinator):
-            raise ValueError(f"coord must be a Coordinator, got {coord!r}")
+            raise InvalidArgumentError(f"coord must be a Coordinator, got {coord!r}")
+        if timer_interval_secs is not None:
+            interval = check_timeout(timer_interval_secs, "timer_interval_secs")
+            if interval is None:  # inf: "never" is not a period
+                raise InvalidArgumentError(
+                    f"timer_interval_secs must be None or a finite number of seconds >= 0, "
+                    f"got {timer_interval_secs!r}"
+                )
+            timer_interval_secs = interval
+        if target is not None and not callable(target):
+            raise InvalidArgumentError(f"target must be callable, got {target!r}")
         super().__init__(daemon=True)
         self._coord = coord
         self._timer_interval_secs = timer_interval_secs

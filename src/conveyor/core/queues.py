@@ -27,6 +27,7 @@ Semantics follow TensorFlow's ``tf.queue`` classes:
 * ``dequeue_many(n)`` on a closed queue that cannot supply ``n`` raises
   :class:`OutOfRangeError` and loses nothing; ``dequeue_up_to(n)`` returns the rest.
 * Every blocking call takes ``timeout`` (seconds): past it, :class:`DeadlineExceededError`.
+  ``None`` or ``inf`` waits forever; NaN, a negative number or a non-number is refused.
 
 >>> q = FIFOQueue(capacity=4, dtypes=["int64", "string"])
 >>> q.enqueue_many([[1, 2, 3], [b"a", b"b", b"c"]])
@@ -48,7 +49,16 @@ from typing import Any
 
 import numpy as np
 
-from conveyor.core._columns import PYOBJECT, Columns, Component, as_dtype, as_shape
+from conveyor.core._checks import check_count, check_timeout
+from conveyor.core._columns import (
+    INITIAL_SLOTS,
+    PYOBJECT,
+    Columns,
+    Component,
+    as_dtype,
+    as_shape,
+    grown_length,
+)
 from conveyor.core.errors import (
     CancelledError,
     DeadlineExceededError,
@@ -85,10 +95,7 @@ class QueueBase:
         shared_name: str | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer):
-            raise InvalidArgumentError(f"capacity must be an int, got {capacity!r}")
-        if capacity <= 0:
-            raise InvalidArgumentError(f"capacity must be > 0, got {capacity}")
+        capacity = check_count(capacity, "capacity", positive=True)
         if not isinstance(dtypes, list | tuple):
             dtypes = [dtypes]
         if len(dtypes) == 0:
@@ -101,13 +108,18 @@ class QueueBase:
         if names is not None:
             if isinstance(names, str):
                 names = [names]
+            if not isinstance(names, list | tuple):
+                raise InvalidArgumentError(
+                    f"names must be a list of {len(dtypes)} names (one per dtype), got {names!r}"
+                )
             if len(names) != len(dtypes):
                 raise InvalidArgumentError(
                     f"names must have {len(dtypes)} entries (one per dtype), got {names!r}"
                 )
             if len(set(names)) != len(names):
                 raise InvalidArgumentError(f"names must be distinct, got {names!r}")
-        self._capacity = int(capacity)
+        self._capacity = capacity
+        self._name = name or f"{self._kind}_{next(_names)}"
         self._components = [
             Component(
                 index=i,
@@ -115,11 +127,11 @@ class QueueBase:
                 dtype=as_dtype(object if _is_pyobject(dt) else dt),
                 shape=None if shapes is None else as_shape(shapes[i]),
                 pyobject=_is_pyobject(dt),
+                queue=self._name,
             )
             for i, dt in enumerate(dtypes)
         ]
         self._names = None if names is None else [str(n) for n in names]
-        self._name = name or f"{self._kind}_{next(_names)}"
 
         self._mutex = threading.Lock()
         self._not_empty = threading.Condition(self._mutex)
@@ -145,7 +157,10 @@ class QueueBase:
 
     @property
     def capacity(self) -> int:
-        """The most elements the queue holds before ``enqueue`` blocks."""
+        """The most elements the queue holds before ``enqueue`` blocks.
+
+        A bound, not an allocation: storage grows with the elements actually held.
+        """
         return self._capacity
 
     @property
@@ -243,14 +258,18 @@ class QueueBase:
         Args:
             vals: the element: a tuple or list of components, a dict when the queue has
                 names, or a bare value when it has one component.
-            timeout: seconds to wait for room; ``None`` waits forever.
+            timeout: seconds to wait for room (a number >= 0); ``None`` or ``inf``
+                waits forever.
 
         Raises:
-            InvalidArgumentError: a component has the wrong dtype or shape.
+            InvalidArgumentError: a component has the wrong dtype or shape, or a value
+                does not fit the dtype; or ``timeout`` is not ``None`` or a number >= 0.
             CancelledError: the queue is closed, or was closed with
                 ``cancel_pending_enqueues=True`` while this call waited.
             DeadlineExceededError: no room within ``timeout``.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         comps = self._components
         if len(comps) == 1 and self._names is None and not isinstance(vals, list | tuple | dict):
             values = [comps[0].convert_one(vals)]
@@ -279,14 +298,18 @@ class QueueBase:
         Args:
             vals: per component, an array-like with a leading batch dimension (a tuple,
                 list or dict of them, or one array-like for a one-component queue).
-            timeout: seconds to wait for room; ``None`` waits forever. On a timeout, a
-                prefix of the batch may already have been enqueued.
+            timeout: seconds to wait for room (a number >= 0); ``None`` or ``inf``
+                waits forever. On a timeout, a prefix of the batch may already have been
+                enqueued.
 
         Raises:
-            InvalidArgumentError: wrong dtype or shape, or components of different lengths.
+            InvalidArgumentError: wrong dtype or shape, a value that does not fit the
+                dtype, components of different lengths, or a bad ``timeout``.
             CancelledError: the queue is closed (or cancelled while this call waited).
             DeadlineExceededError: the batch was not fully delivered within ``timeout``.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         values, n = self._convert_batch(vals)
         if n == 0:
             return  # nothing to deliver, closed or not (as TensorFlow)
@@ -382,14 +405,20 @@ class QueueBase:
     def dequeue(self, timeout: float | None = None) -> Any:
         """Remove and return one element, blocking while none is available.
 
+        Args:
+            timeout: seconds to wait (a number >= 0); ``None`` or ``inf`` waits forever.
+
         Returns:
             A list of components (a dict when the queue has names, the bare component
             when it has one). Scalars come back as NumPy scalars, strings as ``bytes``.
 
         Raises:
+            InvalidArgumentError: ``timeout`` is not ``None`` or a number >= 0.
             OutOfRangeError: the queue is closed and empty, with no pending enqueue.
             DeadlineExceededError: nothing arrived within ``timeout``.
         """
+        if timeout is not None:
+            timeout = check_timeout(timeout)
         with self._mutex:
             if self._available() > 0 and self._dequeue_lock.acquire(False):
                 try:
@@ -408,16 +437,23 @@ class QueueBase:
         ``n`` (counting enqueues still pending), raises :class:`OutOfRangeError` and
         leaves every element in the queue.
 
+        Args:
+            n: the number of elements, an int >= 0.
+            timeout: seconds to wait (a number >= 0); ``None`` or ``inf`` waits forever.
+
         Returns:
             Per component, an array of shape ``(n, *shape)``, in the same structure as
             :meth:`dequeue`.
 
         Raises:
-            InvalidArgumentError: ``n < 0``, or elements whose shapes cannot be stacked.
+            InvalidArgumentError: ``n`` is not an int >= 0, a bad ``timeout``, or
+                elements whose shapes cannot be stacked.
             OutOfRangeError: the queue is closed with fewer than ``n`` elements left.
             DeadlineExceededError: ``n`` elements did not arrive within ``timeout``.
         """
-        return self._result(self._dequeue_parts(_check_n(n), False, timeout, single=False))
+        n = check_count(n, "n")
+        timeout = check_timeout(timeout)
+        return self._result(self._dequeue_parts(n, False, timeout, single=False))
 
     def dequeue_up_to(self, n: int, timeout: float | None = None) -> Any:
         """Like :meth:`dequeue_many`, but a closed queue returns what is left.
@@ -426,7 +462,9 @@ class QueueBase:
         On a closed queue holding between 1 and ``n - 1`` elements it returns them all;
         on a closed empty queue it raises :class:`OutOfRangeError`.
         """
-        return self._result(self._dequeue_parts(_check_n(n), True, timeout, single=False))
+        n = check_count(n, "n")
+        timeout = check_timeout(timeout)
+        return self._result(self._dequeue_parts(n, True, timeout, single=False))
 
     def _dequeue_parts(
         self, n: int, allow_smaller: bool, timeout: float | None, single: bool
@@ -580,14 +618,6 @@ def _is_pyobject(dtype: Any) -> bool:
     return isinstance(dtype, str) and dtype == PYOBJECT
 
 
-def _check_n(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise InvalidArgumentError(f"n must be an int, got {n!r}")
-    if n < 0:
-        raise InvalidArgumentError(f"n must be >= 0, got {n}")
-    return int(n)
-
-
 def _part_len(part: list[Any]) -> int:
     first = part[0]
     return len(first) if isinstance(first, np.ndarray) and first.ndim > 0 else 1
@@ -609,8 +639,9 @@ class FIFOQueue(QueueBase):
         dtypes: one dtype per component (``"string"``/``bytes`` for byte strings,
             ``"pyobject"`` for arbitrary Python objects, one per element).
         shapes: optional shape per component. Fully defined shapes give the fast path
-            (one preallocated array per component); without shapes, batched dequeues
-            stack the elements and require them to have equal shapes.
+            (one array per component, grown by doubling up to the capacity); without
+            shapes, batched dequeues stack the elements and require them to have equal
+            shapes.
         names: optional component names; elements are then dicts.
         name: a name for error messages.
 
@@ -624,7 +655,8 @@ class FIFOQueue(QueueBase):
     _kind = "fifo_queue"
 
     def _init_storage(self) -> None:
-        self._cols = Columns(self._components, self._capacity)
+        # A ring of slots: the elements are head .. head + count, wrapping at the end.
+        self._cols = Columns(self._components, min(self._capacity, INITIAL_SLOTS))
         self._head = 0
         self._count = 0
 
@@ -632,11 +664,12 @@ class FIFOQueue(QueueBase):
         return self._count
 
     def _ensure_slots(self, extra: int) -> None:
-        # Only returning a failed dequeue can exceed the capacity; grow then.
+        # The ring grows (doubling, up to the capacity) as elements arrive; growing
+        # unwraps it, so the elements then sit at 0 .. count.
         length = self._cols.length
-        if self._count + extra > length:
-            live = (self._head + np.arange(self._count)) % length
-            self._cols.grow(max(2 * length, self._count + extra), live)
+        need = self._count + extra
+        if need > length:
+            self._cols.grow(grown_length(length, need, self._capacity), self._head, self._count)
             self._head = 0
 
     def _put(self, values: list[np.ndarray], lo: int, hi: int) -> None:
@@ -738,6 +771,10 @@ class PaddingFIFOQueue(FIFOQueue):
             raise InvalidArgumentError(
                 "PaddingFIFOQueue needs shapes: one per component, None for a dimension that varies"
             )
+        if not isinstance(shapes, list | tuple):
+            raise InvalidArgumentError(
+                f"shapes must be a list of shapes (one per dtype), got {shapes!r}"
+            )
         if any(s is None for s in shapes):
             raise InvalidArgumentError(
                 "PaddingFIFOQueue needs a rank for every component; use [None] dimensions, not None"
@@ -797,20 +834,19 @@ class RandomShuffleQueue(QueueBase):
         shared_name: str | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(min_after_dequeue, bool) or not isinstance(
-            min_after_dequeue, int | np.integer
-        ):
-            raise InvalidArgumentError(
-                f"min_after_dequeue must be an int, got {min_after_dequeue!r}"
-            )
-        if min_after_dequeue < 0:
-            raise InvalidArgumentError(f"min_after_dequeue must be >= 0, got {min_after_dequeue}")
-        if isinstance(capacity, int | np.integer) and min_after_dequeue >= capacity:
+        capacity = check_count(capacity, "capacity", positive=True)
+        min_after_dequeue = check_count(min_after_dequeue, "min_after_dequeue")
+        if min_after_dequeue >= capacity:
             raise InvalidArgumentError(
                 f"min_after_dequeue ({min_after_dequeue}) must be < capacity ({capacity})"
             )
-        self._min_after_dequeue = int(min_after_dequeue)
-        self._rng = np.random.default_rng(seed)
+        self._min_after_dequeue = min_after_dequeue
+        if isinstance(seed, bool):
+            raise InvalidArgumentError(f"seed must be None or an int >= 0, got {seed!r}")
+        try:
+            self._rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"seed must be None or an int >= 0, got {seed!r}") from e
         self._seed = seed
         super().__init__(capacity, dtypes, shapes, names, shared_name, name)
 
@@ -824,7 +860,9 @@ class RandomShuffleQueue(QueueBase):
         # occupied slots and ``_free[:nfree]`` the others. A dequeue gathers its slots
         # and shuffles only these int arrays, so each element's data is copied exactly
         # twice — in and out — however the pool is drawn from.
-        length = self._capacity
+        # The pool grows (doubling, up to the capacity) when no slot is free; the
+        # invariant is count + nfree == the columns' length.
+        length = min(self._capacity, INITIAL_SLOTS)
         self._cols = Columns(self._components, length)
         self._live = np.empty(length, dtype=np.intp)
         self._free = np.arange(length - 1, -1, -1, dtype=np.intp)  # pops 0, 1, 2, …
@@ -846,23 +884,27 @@ class RandomShuffleQueue(QueueBase):
 
     def _alloc_slots(self, k: int) -> np.ndarray:
         if self._nfree < k:
-            # Only returning a failed dequeue can exceed the capacity; grow then.
-            old = self._cols.length
-            new = max(2 * old, self._count + k)
-            self._cols.grow(new, slice(0, old))  # slots keep their numbers
-            live = np.empty(new, dtype=np.intp)
-            live[: self._count] = self._live[: self._count]
-            self._live = live
-            free = np.empty(new, dtype=np.intp)
-            free[: self._nfree] = self._free[: self._nfree]
-            free[self._nfree : self._nfree + new - old] = np.arange(new - 1, old - 1, -1)
-            self._free = free
-            self._nfree += new - old
+            self._grow(self._count + k)
         slots = self._free[self._nfree - k : self._nfree][::-1].copy()
         self._nfree -= k
         self._live[self._count : self._count + k] = slots
         self._count += k
         return slots
+
+    def _grow(self, need: int) -> None:
+        # Slots keep their numbers; the new ones go on top of the free list, so they
+        # are handed out next, in ascending order. Everything is allocated before
+        # anything changes, so a failed allocation leaves the pool as it was.
+        old = self._cols.length
+        new = grown_length(old, need, self._capacity)
+        live = np.empty(new, dtype=np.intp)
+        live[: self._count] = self._live[: self._count]
+        free = np.empty(new, dtype=np.intp)
+        free[: self._nfree] = self._free[: self._nfree]
+        free[self._nfree : self._nfree + new - old] = np.arange(new - 1, old - 1, -1)
+        self._cols.grow(new)
+        self._live, self._free = live, free
+        self._nfree += new - old
 
     def _release_slots(self, slots: np.ndarray) -> None:
         self._cols.clear_at(slots)
@@ -966,19 +1008,23 @@ class PriorityQueue(QueueBase):
             )
         dtypes = types if isinstance(types, list | tuple) else [types]
         all_dtypes = [np.int64, *dtypes]
-        all_shapes = None if shapes is None else [(), *shapes]
-        if shapes is not None and len(shapes) != len(dtypes):
+        if shapes is not None and (
+            not isinstance(shapes, list | tuple) or len(shapes) != len(dtypes)
+        ):
             raise InvalidArgumentError(
                 f"shapes must have {len(dtypes)} entries (one per dtype), got {shapes!r}"
             )
+        all_shapes = None if shapes is None else [(), *shapes]
         super().__init__(capacity, all_dtypes, all_shapes, names, shared_name, name)
         if self._components[0].shape is None:
-            self._components[0] = Component(0, self._components[0].name, np.dtype(np.int64), ())
+            self._components[0] = Component(
+                0, self._components[0].name, np.dtype(np.int64), (), queue=self._name
+            )
             self._init_storage()
 
     def _init_storage(self) -> None:
         # Live elements occupy slots lo..hi, sorted by (priority, arrival).
-        self._cols = Columns(self._components, self._capacity)
+        self._cols = Columns(self._components, min(self._capacity, INITIAL_SLOTS))
         self._lo = 0
         self._hi = 0
 
@@ -990,11 +1036,15 @@ class PriorityQueue(QueueBase):
         if self._hi + extra <= length:
             return
         count = self._hi - self._lo
-        if count + extra <= length:
+        # Slide the elements down to slot 0 when that leaves at least half the columns
+        # free (once grown to the capacity: whenever they fit); otherwise grow, doubling
+        # up to the capacity. Either way each element moves O(1) times amortised.
+        room = length if length >= self._capacity else length // 2
+        if count + extra <= room:
             self._cols.move(slice(0, count), slice(self._lo, self._hi))
             self._cols.clear(count, self._hi)
         else:
-            self._cols.grow(max(2 * length, count + extra), slice(self._lo, self._hi))
+            self._cols.grow(grown_length(length, count + extra, self._capacity), self._lo, count)
         self._lo, self._hi = 0, count
 
     def _insert_sorted(self, part: list[np.ndarray]) -> None:

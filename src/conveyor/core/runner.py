@@ -22,9 +22,10 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from conveyor.core._checks import check_exception_types
 from conveyor.core.coordinator import Coordinator
 from conveyor.core.errors import CancelledError, InvalidArgumentError, OutOfRangeError
 
@@ -59,6 +60,10 @@ class QueueRunner:
             default ``(OutOfRangeError,)``.
         name: a name for the threads.
 
+    Raises:
+        InvalidArgumentError: no queue, ``enqueue_ops`` not a non-empty list of
+            callables, or ``queue_closed_exception_types`` not exception classes.
+
     Thread-safety: ``create_threads`` may be called from any thread; a runner runs one
     set of threads at a time (calling it again while they run returns ``[]``).
     """
@@ -74,6 +79,10 @@ class QueueRunner:
     ) -> None:
         if queue is None:
             raise InvalidArgumentError("QueueRunner needs a queue")
+        if callable(enqueue_ops) or not isinstance(enqueue_ops, Iterable):
+            raise InvalidArgumentError(
+                f"enqueue_ops must be a list of callables (one per thread), got {enqueue_ops!r}"
+            )
         enqueue_ops = list(enqueue_ops)
         if not enqueue_ops:
             raise InvalidArgumentError("QueueRunner needs at least one enqueue op")
@@ -86,9 +95,12 @@ class QueueRunner:
         self._cancel_op = cancel_op or (lambda: queue.close(cancel_pending_enqueues=True))
         if queue_closed_exception_types is None:
             queue_closed_exception_types = (OutOfRangeError,)
-        if not queue_closed_exception_types:
+        closed_types = check_exception_types(
+            queue_closed_exception_types, "queue_closed_exception_types"
+        )
+        if not closed_types:
             raise InvalidArgumentError("queue_closed_exception_types must not be empty")
-        self._queue_closed_exception_types = tuple(queue_closed_exception_types)
+        self._queue_closed_exception_types = closed_types
         self._name = name or getattr(queue, "name", None) or f"queue_runner_{next(_ids)}"
         self._lock = threading.Lock()
         self._running = 0
