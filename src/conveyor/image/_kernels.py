@@ -1,0 +1,227 @@
+"""The fused recipe kernels: one compiled, GIL-free pass per batch.
+
+Each kernel gathers its images by index from one or more *planar* uint8 sources,
+applies a whole augmentation recipe with parameters drawn beforehand, and writes
+float32. A planar source is a flat uint8 buffer whose images lie at byte strides
+``(image, row, channel)`` with the pixels of a row adjacent: a CIFAR record file's CHW
+bytes are read in place. Outputs are passed in channel-first axis order ``(n, C, h,
+w)``; an NHWC buffer is passed as its ``transpose(0, 3, 1, 2)`` view, and numba compiles
+one specialisation per layout (contiguous channel-first rows vectorise best).
+
+The kernels are compiled with ``nogil=True`` — two threads run two batches on two
+cores — and ``cache=True``, so only the first use on a machine pays for compiling.
+Every inner loop runs over one row through slices, whose indices are never negative
+(a possibly negative index costs a wrap-around check that keeps LLVM from vectorising).
+
+The kernels reorder arithmetic, never the result: the recipes' NumPy forms in
+:mod:`conveyor.image.recipes` are the reference, and the tests hold every kernel to
+within 1e-5 of them on random batches. Without numba this module still imports;
+:data:`AVAILABLE` is then ``False`` and the recipes run their NumPy forms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    numba = None
+
+__all__ = ["AVAILABLE", "standard_train", "tutorial_eval", "tutorial_train"]
+
+AVAILABLE = numba is not None
+
+
+def _jit(fn: Any) -> Any:
+    if numba is None:
+        return fn
+    return numba.njit(nogil=True, cache=True)(fn)
+
+
+@_jit
+def _window_sums(buf: Any, base: int, sy: int, ch: int, cw: int) -> tuple[int, int]:
+    """The sum and the sum of squares of a ``ch`` × ``cw`` window of one channel."""
+    s = 0
+    q = 0
+    for h in range(ch):
+        row = buf[base + h * sy : base + h * sy + cw]
+        rs = np.int32(0)
+        rq = np.int32(0)
+        for w in range(cw):
+            v = np.int32(row[w])
+            rs += v
+            rq += v * v
+        s += rs
+        q += rq
+    return s, q
+
+
+@_jit
+def tutorial_train(
+    bufs: Any,
+    strides: Any,
+    starts: Any,
+    index: Any,
+    oy: Any,
+    ox: Any,
+    flip: Any,
+    factor: Any,
+    out: Any,
+) -> None:
+    """Random crop, flip, brightness, contrast, per-image standardization.
+
+    Contrast is affine per channel about the channel's mean and the standardization
+    affine over the image, so the recipe is ``out = a_c * x + b_c`` per image and
+    channel, with ``a_c`` and ``b_c`` from the crop's per-channel sums: one pass to sum,
+    one to write. (Brightness moves every channel's mean alike and cancels in the
+    standardization; the step-by-step form shows the same up to rounding.)
+    """
+    n, nc, ch, cw = out.shape
+    per = ch * cw
+    floor = 1.0 / math.sqrt(per * nc)
+    mean = np.empty(nc, np.float64)
+    var = np.empty(nc, np.float64)
+    for j in range(n):
+        row_ = index[j]
+        k = 0
+        while row_ >= starts[k + 1]:
+            k += 1
+        buf = bufs[k]
+        sy = strides[k, 1]
+        sc = strides[k, 2]
+        base = (row_ - starts[k]) * strides[k, 0] + oy[j] * sy + ox[j]
+        overall = 0.0
+        for c in range(nc):
+            s, q = _window_sums(buf, base + c * sc, sy, ch, cw)
+            mean[c] = s / per
+            var[c] = max(q / per - mean[c] * mean[c], 0.0)
+            overall += mean[c]
+        overall /= nc
+        f = np.float64(factor[j])
+        spread = 0.0
+        for c in range(nc):
+            spread += f * f * var[c] + (mean[c] - overall) ** 2
+        std = max(math.sqrt(spread / nc), floor)
+        flipped = flip[j]
+        for c in range(nc):
+            a = np.float32(f / std)
+            b = np.float32((mean[c] - f * mean[c] - overall) / std)
+            for h in range(ch):
+                start = base + c * sc + h * sy
+                row = buf[start : start + cw]
+                o = out[j, c, h]
+                if flipped:
+                    for w in range(cw):
+                        o[w] = a * np.float32(row[cw - 1 - w]) + b
+                else:
+                    for w in range(cw):
+                        o[w] = a * np.float32(row[w]) + b
+
+
+@_jit
+def tutorial_eval(
+    bufs: Any, strides: Any, starts: Any, index: Any, oy: int, ox: int, out: Any
+) -> None:
+    """A fixed crop (the centre) and per-image standardization."""
+    n, nc, ch, cw = out.shape
+    count = ch * cw * nc
+    floor = 1.0 / math.sqrt(count)
+    for j in range(n):
+        row_ = index[j]
+        k = 0
+        while row_ >= starts[k + 1]:
+            k += 1
+        buf = bufs[k]
+        sy = strides[k, 1]
+        sc = strides[k, 2]
+        base = (row_ - starts[k]) * strides[k, 0] + oy * sy + ox
+        s = 0
+        q = 0
+        for c in range(nc):
+            s_c, q_c = _window_sums(buf, base + c * sc, sy, ch, cw)
+            s += s_c
+            q += q_c
+        mean = s / count
+        std = max(math.sqrt(max(q / count - mean * mean, 0.0)), floor)
+        a = np.float32(1.0 / std)
+        b = np.float32(-mean / std)
+        for c in range(nc):
+            for h in range(ch):
+                start = base + c * sc + h * sy
+                row = buf[start : start + cw]
+                o = out[j, c, h]
+                for w in range(cw):
+                    o[w] = a * np.float32(row[w]) + b
+
+
+@_jit
+def standard_train(
+    bufs: Any,
+    strides: Any,
+    starts: Any,
+    index: Any,
+    height: int,
+    width: int,
+    padding: int,
+    oy: Any,
+    ox: Any,
+    flip: Any,
+    scale: Any,
+    shift: Any,
+    cut: int,
+    cy: Any,
+    cx: Any,
+    fill: float,
+    out: Any,
+) -> None:
+    """Zero padding, a random crop, a flip, per-channel normalization
+    (``x * scale_c + shift_c``) and cutout (a side of ``cut``; 0 for none)."""
+    n, nc, ch, cw = out.shape
+    for j in range(n):
+        row_ = index[j]
+        k = 0
+        while row_ >= starts[k + 1]:
+            k += 1
+        buf = bufs[k]
+        sy = strides[k, 1]
+        sc = strides[k, 2]
+        base = (row_ - starts[k]) * strides[k, 0]
+        x0 = ox[j] - padding  # source column of crop column 0
+        lo = min(max(0, -x0), cw)  # crop columns [lo, hi) lie inside the image
+        hi = max(min(cw, width - x0), lo)
+        m = hi - lo
+        flipped = flip[j]
+        for c in range(nc):
+            a = np.float32(scale[c])
+            b = np.float32(shift[c])
+            for h in range(ch):
+                o = out[j, c, h]
+                y = oy[j] + h - padding
+                if y < 0 or y >= height or m == 0:
+                    o[:] = b
+                    continue
+                start = base + c * sc + y * sy + x0 + lo
+                row = buf[start : start + m]
+                if flipped:
+                    # output column w shows crop column cw - 1 - w
+                    o[: cw - hi] = b
+                    o[cw - lo :] = b
+                    inside = o[cw - hi : cw - lo]
+                    for w in range(m):
+                        inside[w] = a * np.float32(row[m - 1 - w]) + b
+                else:
+                    o[:lo] = b
+                    o[hi:] = b
+                    inside = o[lo:hi]
+                    for w in range(m):
+                        inside[w] = a * np.float32(row[w]) + b
+        if cut > 0:
+            y0 = max(cy[j] - cut // 2, 0)
+            x0c = max(cx[j] - cut // 2, 0)
+            y1 = max(min(cy[j] - cut // 2 + cut, ch), y0)
+            x1 = max(min(cx[j] - cut // 2 + cut, cw), x0c)
+            out[j, :, y0:y1, x0c:x1] = fill
