@@ -34,6 +34,7 @@ class Format:
         train: the training files, in order.
         test: the evaluation files.
         download: how a message names the function that fetches the data.
+        instead: what else a message about missing data suggests, if anything.
     """
 
     name: str
@@ -42,6 +43,7 @@ class Format:
     train: tuple[str, ...]
     test: tuple[str, ...]
     download: str
+    instead: str = ""
 
     @property
     def record_bytes(self) -> int:
@@ -65,7 +67,7 @@ class Format:
         return inner
 
     def _how(self, root: Path) -> str:
-        return f"call {self.download}({str(root)!r}) to fetch it"
+        return f"call {self.download}({str(root)!r}) to fetch it{self.instead}"
 
     def files(self, data_dir: str | os.PathLike[str], eval_data: bool) -> list[str]:
         """The record files, each checked to exist and hold whole records.

@@ -78,6 +78,10 @@ _FORMAT = Format(
     train=TRAIN_FILES,
     test=TEST_FILES,
     download="conveyor.datasets.download",
+    instead=(
+        ", or use conveyor.datasets.embedded() for a small real dataset in this format "
+        "that needs no download"
+    ),
 )
 
 
