@@ -198,28 +198,24 @@ def extract(archive: Path, data_dir: Path, expected: Iterable[str]) -> None:
 
 
 def _extract(tar: tarfile.TarFile, archive: Path, data_dir: Path, expected: list[str]) -> None:
+    members = tar.getmembers()
+    for member in members:
+        why = _refusal(member)
+        if why is not None:
+            raise DataLossError(f"{archive} was not extracted: its member {member.name!r} is {why}")
+    names = {os.path.normpath(m.name) for m in members if m.isfile()}
+    absent = [name for name in expected if os.path.normpath(name) not in names]
+    if absent:
+        raise DataLossError(f"{archive} was not extracted: it lacks {', '.join(absent)}")
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=".extract-") as scratch:
-        members = tar.getmembers()
-        for member in members:
-            why = _refusal(member)
-            if why is not None:
-                raise DataLossError(
-                    f"{archive} was not extracted: its member {member.name!r} is {why}"
-                )
-        names = {os.path.normpath(m.name) for m in members if m.isfile()}
-        absent = [name for name in expected if os.path.normpath(name) not in names]
-        if absent:
-            raise DataLossError(f"{archive} was not extracted: it lacks {', '.join(absent)}")
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(scratch, filter="data")
-        else:  # Python < 3.11.4: the checks above are the filter
-            tar.extractall(scratch)
-        old = Path(scratch, ".replaced")
+        new, old = Path(scratch, "new"), Path(scratch, "old")
         old.mkdir()
-        for entry in sorted(Path(scratch).iterdir()):
-            if entry == old:
-                continue
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(new, filter="data")
+        else:  # Python < 3.11.4: the checks above are the filter
+            tar.extractall(new)
+        for entry in sorted(new.iterdir()):
             target = data_dir / entry.name
             if target.exists() or target.is_symlink():
-                target.rename(old / entry.name)
+                target.rename(old / entry.name)  # removed with the scratch folder
             entry.rename(target)
