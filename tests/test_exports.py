@@ -196,3 +196,30 @@ def test_mypy_sees_the_lazy_names_and_refuses_a_misspelt_one(tmp_path):
     assert lines[3:] == [
         'user.py:5: error: Module has no attribute "FixedLenghtRecordReader"  [attr-defined]'
     ]
+
+
+def test_datasets_exports():
+    import conveyor.datasets as cd
+    from conveyor.datasets import cifar10, cifar100, digits
+
+    assert set(cd.__all__) == {
+        "cifar10",
+        "cifar100",
+        "cache_dir",
+        "download",
+        "download_cifar100",
+        "embedded",
+        "synthetic",
+    }
+    assert (cd.download, cd.download_cifar100) == (cifar10.download, cifar100.download)
+    assert cd.embedded is digits.embedded
+    common = {"files", "class_names", "load_records", "images_of", "labels_of", "download"}
+    for module in (cifar10, cifar100):
+        assert common | {"IMAGE_SIZE", "NUM_CLASSES", "LABEL_BYTES", "RECORD_BYTES"} <= set(
+            module.__all__
+        )
+        assert {"NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN", "NUM_EXAMPLES_PER_EPOCH_FOR_EVAL"} <= set(
+            module.__all__
+        )
+        for name in module.__all__:
+            assert hasattr(module, name), name

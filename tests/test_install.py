@@ -8,9 +8,11 @@ if the extras were not installed."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,7 @@ EXTRAS_MODULES = (
     "simplejpeg",
     "aiohttp",
     "torch",
+    "tqdm",
 )
 
 BLOCK = """
@@ -196,3 +199,55 @@ def test_http_urls_without_aiohttp_name_the_http_extra(tmp_path):
         "aiohttp: the URL http://127.0.0.1:9/x.bin needs the module aiohttp (package aiohttp), "
         'which is not installed: pip install "conveyor[http]"'
     ]
+
+
+@pytest.mark.timeout(60)
+def test_the_datasets_work_without_any_extra_and_a_progress_bar_names_its_extra(tmp_path):
+    out = _run_without(
+        """
+        from conveyor.datasets import cifar10, download, embedded, synthetic
+
+        for root in (embedded("digits"), synthetic(10, "synthetic")):
+            records = cifar10.load_records(root)
+            print(len(records), cifar10.images_of(records[0]).shape)
+        try:
+            download("real", url="http://127.0.0.1:9/cifar-10-binary.tar.gz")
+        except ImportError as e:
+            print(f"{e.name}: {e}")
+        print(download("digits", url="http://127.0.0.1:9/x.tar.gz"))  # present: no request
+        print(TRIED)
+        """,
+        tmp_path,
+    )
+    assert out.splitlines() == [
+        "5 (300, 32, 32, 3)",
+        "5 (2, 32, 32, 3)",
+        "tqdm: download(progress=True) needs the module tqdm (package tqdm), which is not "
+        'installed: pip install "conveyor[datasets]"',
+        "digits",
+        "['tqdm']",
+    ]
+
+
+@pytest.mark.timeout(120)
+def test_the_wheel_carries_the_embedded_digits_and_their_notice(tmp_path):
+    pytest.importorskip("setuptools")
+    root = Path(SRC).parent
+    project = tmp_path / "project"
+    shutil.copytree(root / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, project / name)
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    done = subprocess.run(
+        [*pip, "-w", str(tmp_path / "dist"), str(project)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = (tmp_path / "dist").glob("conveyor-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        digits = z.read("conveyor/datasets/data/digits.bin.gz")
+    assert {"conveyor/datasets/data/README", "conveyor/datasets/digits.py"} <= names
+    assert digits == (Path(SRC) / "conveyor/datasets/data/digits.bin.gz").read_bytes()

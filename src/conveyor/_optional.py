@@ -26,6 +26,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "simplejpeg": ("simplejpeg", "image"),
     "aiohttp": ("aiohttp", "http"),
     "torch": ("torch", "torch"),
+    "tqdm": ("tqdm", "datasets"),
 }
 
 
