@@ -24,6 +24,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "fsspec": ("fsspec", "io"),
     "PIL": ("pillow", "image"),
     "simplejpeg": ("simplejpeg", "image"),
+    "numba": ("numba", "image"),
     "aiohttp": ("aiohttp", "http"),
     "torch": ("torch", "torch"),
     "tqdm": ("tqdm", "datasets"),

@@ -16,6 +16,7 @@ is made per image.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -38,14 +39,16 @@ class _Augment:
     One fused recipe call per batch, into a buffer from the pool unless ``copy``.
     """
 
-    def __init__(self, recipe: recipes.Recipe, records: list[np.ndarray], copy: bool) -> None:
+    def __init__(self, recipe: recipes.Recipe, records: Sequence[np.ndarray], copy: bool) -> None:
         self.recipe = recipe
         self.sources = recipes.Sources([cifar10.images_of(r) for r in records])
         self.labels = np.concatenate([cifar10.labels_of(r) for r in records]).astype(np.int32)
         self.pool = None if copy else BufferPool()
         self.__name__ = f"augment[{recipe!r}]"
 
-    def __call__(self, index: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, index: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         out = None
         if self.pool is not None:
             out = self.pool.get(self.recipe.output_shape(len(index), self.sources.image_shape))
@@ -62,7 +65,9 @@ class _AugmentRecords:
         self.pool = None if copy else BufferPool()
         self.__name__ = f"augment[{recipe!r}]"
 
-    def __call__(self, records: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, records: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         images = cifar10.images_of(records)
         out = None
         if self.pool is not None:
@@ -71,7 +76,11 @@ class _AugmentRecords:
 
 
 def _check_batch_size(batch_size: Any) -> int:
-    if not isinstance(batch_size, int | np.integer) or isinstance(batch_size, bool) or batch_size < 1:
+    if (
+        not isinstance(batch_size, int | np.integer)
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
         raise InvalidArgumentError(f"batch_size must be a positive int, got {batch_size!r}")
     return int(batch_size)
 
@@ -146,7 +155,7 @@ def distorted_inputs(
 ) -> Pipeline:
     """The tutorial's training input: distorted, shuffled batches of the training set.
 
-    Each image: a random 24×24 crop, a random left-right flip, a random brightness
+    Each image: a random 24x24 crop, a random left-right flip, a random brightness
     change (max delta 63 on the 0..255 scale), a random contrast factor in [0.2, 1.8]
     and per-image standardization (:func:`conveyor.image.recipes.tutorial_train`).
 
@@ -156,7 +165,7 @@ def distorted_inputs(
         batch_size: images per batch; every batch is full (TF's ``shuffle_batch``).
         shuffle: ``"index"`` (default) — every epoch an exact seeded permutation of all
             50,000 records, read in place; ``"pool"`` — TF's semantics: records stream in
-            file order through a shuffle pool of ``min_after_dequeue`` = 0.4 × 50,000
+            file order through a shuffle pool of ``min_after_dequeue`` = 0.4 x 50,000
             (a window, not a permutation; costs 61 MB and a resume re-reads the pool).
         seed: the seed of every draw (order and augmentation); the same seed gives the
             same batches whatever ``threads``.
@@ -179,7 +188,15 @@ def distorted_inputs(
     """
     recipe = recipes.tutorial_train(channels_first=channels_first)
     return _batches(
-        data_dir, False, recipe, batch_size, shuffle, seed, epochs, threads, copy,
+        data_dir,
+        False,
+        recipe,
+        batch_size,
+        shuffle,
+        seed,
+        epochs,
+        threads,
+        copy,
         drop_remainder=True,
     )
 
@@ -196,7 +213,7 @@ def inputs(
 ) -> Pipeline:
     """The tutorial's evaluation input: every image once, in order, undistorted.
 
-    Each image: the central 24×24 crop (``resize_with_crop_or_pad``) and per-image
+    Each image: the central 24x24 crop (``resize_with_crop_or_pad``) and per-image
     standardization (:func:`conveyor.image.recipes.tutorial_eval`). The last batch is
     short when the images do not divide into batches (10,000 test images in batches of
     128: 78 full batches and one of 16).
@@ -215,7 +232,15 @@ def inputs(
         raise InvalidArgumentError(f"eval_data must be a bool, got {eval_data!r}")
     recipe = recipes.tutorial_eval(channels_first=channels_first)
     return _batches(
-        data_dir, eval_data, recipe, batch_size, False, None, epochs, threads, copy,
+        data_dir,
+        eval_data,
+        recipe,
+        batch_size,
+        False,
+        None,
+        epochs,
+        threads,
+        copy,
         drop_remainder=False,
     )
 
@@ -235,16 +260,22 @@ def standard_train_inputs(
     channels_first: bool = False,
     copy: bool = False,
 ) -> Pipeline:
-    """The usual modern CIFAR training input: zero-pad ``padding``, a random 32×32
+    """The usual modern CIFAR training input: zero-pad ``padding``, a random 32x32
     crop, a random flip, per-channel normalization by ``mean``/``std`` (0..255 scale)
-    and, when ``cutout`` > 0, a ``cutout`` × ``cutout`` square set to 0
+    and, when ``cutout`` > 0, a ``cutout`` x ``cutout`` square set to 0
     (:func:`conveyor.image.recipes.standard_train`). Other arguments as
     :func:`distorted_inputs`; batches are ``(batch_size, 32, 32, 3)``.
     """
-    recipe = recipes.standard_train(
-        padding, None, mean, std, cutout, channels_first=channels_first
-    )
+    recipe = recipes.standard_train(padding, None, mean, std, cutout, channels_first=channels_first)
     return _batches(
-        data_dir, False, recipe, batch_size, shuffle, seed, epochs, threads, copy,
+        data_dir,
+        False,
+        recipe,
+        batch_size,
+        shuffle,
+        seed,
+        epochs,
+        threads,
+        copy,
         drop_remainder=True,
     )

@@ -53,6 +53,9 @@ __all__ = [
     "images_of",
     "labels_of",
     "download",
+    "distorted_inputs",
+    "inputs",
+    "standard_train_inputs",
 ]
 
 NUM_CLASSES = 10
@@ -176,3 +179,11 @@ def download(
     return _download.fetch(
         url or URL, Path(data_dir), "cifar-10-binary.tar.gz", digests, expected, progress
     )
+
+
+# The tutorial's input functions live beside the format they read.
+from conveyor.datasets._cifar_input import (  # noqa: E402
+    distorted_inputs as distorted_inputs,
+    inputs as inputs,
+    standard_train_inputs as standard_train_inputs,
+)

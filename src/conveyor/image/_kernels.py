@@ -29,7 +29,7 @@ import numpy as np
 try:
     import numba
 except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 __all__ = ["AVAILABLE", "standard_train", "tutorial_eval", "tutorial_train"]
 
@@ -44,13 +44,13 @@ def _jit(fn: Any) -> Any:
 
 @_jit
 def _window_sums(buf: Any, base: int, sy: int, ch: int, cw: int) -> tuple[int, int]:
-    """The sum and the sum of squares of a ``ch`` × ``cw`` window of one channel."""
+    """The sum and the sum of squares of a ``ch`` x ``cw`` window of one channel."""
     s = 0
     q = 0
     for h in range(ch):
         row = buf[base + h * sy : base + h * sy + cw]
-        rs = np.int32(0)
-        rq = np.int32(0)
+        rs: Any = np.int32(0)
+        rq: Any = np.int32(0)
         for w in range(cw):
             v = np.int32(row[w])
             rs += v

@@ -20,11 +20,11 @@ True
 The recipes:
 
 - :func:`tutorial_train` — the CIFAR-10 tutorial's training distortion
-  (``distorted_inputs``): random 24×24 crop, random left-right flip, random brightness
-  (max delta 63), random contrast (0.2–1.8), per-image standardization.
-- :func:`tutorial_eval` — its evaluation input: the central 24×24 crop
+  (``distorted_inputs``): random 24x24 crop, random left-right flip, random brightness
+  (max delta 63), random contrast (0.2-1.8), per-image standardization.
+- :func:`tutorial_eval` — its evaluation input: the central 24x24 crop
   (``resize_with_crop_or_pad``) and per-image standardization.
-- :func:`standard_train` — the usual modern CIFAR recipe: zero-pad 4, random 32×32 crop,
+- :func:`standard_train` — the usual modern CIFAR recipe: zero-pad 4, random 32x32 crop,
   random flip, per-channel normalization, optionally cutout.
 
 Sources: one ``(M, H, W, C)`` uint8 array, or a sequence of them read as their
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
-from conveyor.image import _kernels, color, geometry, noise
+from conveyor.image import _kernels, color, geometry
 from conveyor.image.compose import Compose
 
 __all__ = [
@@ -144,8 +144,7 @@ class Sources:
         index = np.asarray(index)
         if index.ndim != 1 or not (np.issubdtype(index.dtype, np.integer) or index.size == 0):
             raise InvalidArgumentError(
-                f"index must be a 1-d array of integers, got {index.dtype} with shape "
-                f"{index.shape}"
+                f"index must be a 1-d array of integers, got {index.dtype} with shape {index.shape}"
             )
         index = index.astype(np.int64, copy=False)
         if index.size and (index.min() < 0 or index.max() >= len(self)):
@@ -288,7 +287,7 @@ class _TutorialTrain(Recipe):
         return Compose(
             [
                 _as_float32,
-                partial(geometry.random_crop, size=self.size),
+                partial(geometry.random_crop, size=self._crop(image_shape)),
                 geometry.random_flip_left_right,
                 partial(color.random_brightness, max_delta=self.max_delta),
                 partial(color.random_contrast, lower=self.lower, upper=self.upper),
@@ -311,7 +310,15 @@ class _TutorialTrain(Recipe):
         rng.uniform(-self.max_delta, self.max_delta, size=n)  # brightness: cancels, still drawn
         factor = rng.uniform(self.lower, self.upper, size=n)
         _kernels.tutorial_train(
-            sources.buffers, sources.strides, sources.kernel_starts, index, oy, ox, flip, factor, out
+            sources.buffers,
+            sources.strides,
+            sources.kernel_starts,
+            index,
+            oy,
+            ox,
+            flip,
+            factor,
+            out,
         )
 
 
@@ -321,7 +328,7 @@ class _TutorialEval(Recipe):
         self.channels_first = _flag("channels_first", channels_first)
 
     def steps(self, image_shape: tuple[int, int, int]) -> Compose:
-        return Compose([partial(_crop_or_pad, size=self.size), _standardize])
+        return Compose([partial(_crop_or_pad, size=self._crop(image_shape)), _standardize])
 
     def _describe(self) -> str:
         return f"size={self.size}"
@@ -360,8 +367,7 @@ class _StandardTrain(Recipe):
             ) from None
         if self.mean.ndim != 1 or self.mean.shape != self.std.shape or not self.mean.size:
             raise InvalidArgumentError(
-                f"mean and std must be sequences of one value per channel, got "
-                f"{mean!r} and {std!r}"
+                f"mean and std must be sequences of one value per channel, got {mean!r} and {std!r}"
             )
         if not np.all(self.std > 0):
             raise InvalidArgumentError(f"std must be positive, got {std!r}")
@@ -370,18 +376,20 @@ class _StandardTrain(Recipe):
 
     def steps(self, image_shape: tuple[int, int, int]) -> Compose:
         steps: list[Any] = [
-            partial(geometry.pad_and_random_crop, padding=self.padding, size=self._crop(image_shape)),
+            partial(
+                geometry.pad_and_random_crop, padding=self.padding, size=self._crop(image_shape)
+            ),
             geometry.random_flip_left_right,
             partial(color.normalize, mean=tuple(self.mean), std=tuple(self.std)),
         ]
         if self.cutout:
-            steps.append(partial(noise.cutout, size=self.cutout))
+            steps.append(partial(geometry.cutout, size=self.cutout))
         return Compose(steps)
 
     def _describe(self) -> str:
         return (
-            f"padding={self.padding}, size={self.size}, mean={tuple(self.mean)}, "
-            f"std={tuple(self.std)}, cutout={self.cutout}"
+            f"padding={self.padding}, size={self.size}, mean={tuple(map(float, self.mean))}, "
+            f"std={tuple(map(float, self.std))}, cutout={self.cutout}"
         )
 
     def _check(self, image_shape: tuple[int, int, int]) -> None:
@@ -451,8 +459,12 @@ def _size(size: Any) -> tuple[int, int]:
     try:
         h, w = (v for v in size)
     except (TypeError, ValueError):
-        raise InvalidArgumentError(f"size must be an int or (height, width), got {size!r}") from None
-    if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1 for v in (h, w)):
+        raise InvalidArgumentError(
+            f"size must be an int or (height, width), got {size!r}"
+        ) from None
+    if not all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) and v >= 1 for v in (h, w)
+    ):
         raise InvalidArgumentError(f"size must be positive ints, got {size!r}")
     return int(h), int(w)
 
