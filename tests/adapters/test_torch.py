@@ -217,8 +217,7 @@ def test_pin_memory_pins_when_the_build_can_and_otherwise_warns_and_delivers_the
         assert batches.pin_memory is False
         out = list(batches)
         assert [s.name for s in batches.stats().stages] == [
-            "from_arrays",
-            "batch(16)",
+            "from_arrays+batch(16)",
             "to_tensors",
         ]
     assert len(out) == len(expected)
@@ -439,7 +438,7 @@ def test_stats_append_the_transfer_stage_and_measure_the_loops_stall():
         batches.stats()
     assert len(list(batches)) == 7
     stats = batches.stats()
-    assert [s.name for s in stats.stages] == ["from_arrays", "batch(16)", "to(cpu)"]
+    assert [s.name for s in stats.stages] == ["from_arrays+batch(16)", "to(cpu)"]
     transfer = stats.stages[-1]
     assert (transfer.elements_in, transfer.elements_out, transfer.threads) == (7, 7, 1)
     assert stats.consumer_elements == 7

@@ -45,6 +45,7 @@ from conveyor.pipeline.sources import (
     FixedLengthRecordSource,
     IterableSource,
     RangeSource,
+    _EpochSource,
     check_epochs,
 )
 from conveyor.pipeline.stage import (
@@ -207,7 +208,19 @@ class Pipeline:
                 largest (TF's ``dynamic_pad``); a value (``pad=-1``) pads with it;
                 ``False`` makes such batches an error naming the stage.
         """
-        return self._then(BatchStage(batch_size, drop_remainder, pad))
+        stage = BatchStage(batch_size, drop_remainder, pad)  # checks the arguments
+        source = self._stage
+        if (
+            not self._parents
+            and isinstance(source, _EpochSource)
+            and source.batch is None
+            and source.level == 0
+            and stage.pad is None
+        ):
+            # Right after a random-access source the batch is cut by the source itself.
+            fused = source.with_batch(stage.batch_size, stage.drop_remainder)
+            return Pipeline(fused, (), self._capacity, self._options)
+        return self._then(stage)
 
     def unbatch(self) -> Pipeline:
         """Split batches back into elements."""
@@ -236,7 +249,7 @@ class Pipeline:
         count = check_int("shard count", count, minimum=1)
         index = check_int("shard index", index, minimum=0, maximum=count - 1)
         stage = self._stage
-        if not self._parents and hasattr(stage, "with_shard"):
+        if not self._parents and hasattr(stage, "with_shard") and not _batched(stage):
             return Pipeline(stage.with_shard(index, count), (), self._capacity, self._options)
         if isinstance(stage, ReadStage) and not self._parents[0]._parents:
             files_node = self._parents[0]
@@ -264,7 +277,7 @@ class Pipeline:
         """
         count = check_epochs(count)
         stage = self._stage
-        if not self._parents and hasattr(stage, "with_epochs"):
+        if not self._parents and hasattr(stage, "with_epochs") and not _batched(stage):
             current = getattr(stage, "epochs", None)
             epochs = None if count is None or current is None else current * count
             return Pipeline(stage.with_epochs(epochs), (), self._capacity, self._options)
@@ -388,6 +401,12 @@ class Pipeline:
         if not self._latest:
             raise FailedPreconditionError("stats() needs a pipeline that is or was iterated")
         return self._latest[0].stats()
+
+
+def _batched(stage: Stage) -> bool:
+    """Whether ``stage`` is a source with a batch fused in (its elements are batches:
+    a shard or repeat then applies to batches, as a separate stage)."""
+    return getattr(stage, "batch", None) is not None
 
 
 def files(

@@ -71,6 +71,19 @@ class _EpochSource(Stage):
         self.epochs = check_epochs(epochs)
         self.chunk_size = check_int("chunk_size", chunk_size, minimum=1)
         self.shard: tuple[int, int] | None = None
+        # (batch_size, drop_remainder) once a batch() right after the source is fused
+        # into it: batches are then cut from the epoch order directly.
+        self.batch: tuple[int, bool] | None = None
+
+    def with_batch(self, batch_size: int, drop_remainder: bool) -> _EpochSource:
+        """This source emitting batches: ``batch(batch_size, drop_remainder)`` fused in.
+
+        The batches are exactly those of a separate batch stage — cut from the stream of
+        rows, across epoch boundaries — without its thread, hand-off and row buffer.
+        """
+        return _clone(
+            self, batch=(batch_size, bool(drop_remainder)), name=f"{self.name}+batch({batch_size})"
+        )
 
     def with_epochs(self, epochs: int | None) -> _EpochSource:
         return _clone(self, epochs=check_epochs(epochs))
@@ -79,7 +92,7 @@ class _EpochSource(Stage):
         return _clone(self, shard=(index, count))
 
     def output_level(self, levels: list[Any]) -> Any:
-        return self.level
+        return self.level if self.batch is None else self.level + 1
 
     def rows_per_epoch(self) -> int:
         if self.shard is None:
@@ -89,13 +102,18 @@ class _EpochSource(Stage):
 
     def cardinality(self, counts: list[int]) -> int:
         if self.epochs is None:
-            return INFINITE if self.size else 0
-        return self.rows_per_epoch() * self.epochs
+            return INFINITE if self.rows_per_epoch() else 0
+        rows = self.rows_per_epoch() * self.epochs
+        if self.batch is None:
+            return rows
+        size, drop = self.batch
+        return rows // size if drop else -(-rows // size)
 
     def describe(self) -> str:
+        batch = "" if self.batch is None else f" batch={self.batch}"
         return (
             f"{self.name}(size={self.size}, shuffle={self.shuffle}, seed={self.seed}, "
-            f"epochs={self.epochs}, chunk={self.chunk_size}, shard={self.shard})"
+            f"epochs={self.epochs}, chunk={self.chunk_size}, shard={self.shard}){batch}"
         )
 
     def order(self, epoch: int) -> np.ndarray | range:
@@ -122,6 +140,9 @@ class _EpochSource(Stage):
         self._order: np.ndarray | range | None = None
 
     def produce(self, ctx: StageContext, out: Output) -> None:
+        if self.batch is not None:
+            self._produce_batch(out, *self.batch)
+            return
         if self._order is None or self._pos >= len(self._order):
             if self._order is not None:
                 self.end_of_epoch()
@@ -141,6 +162,49 @@ class _EpochSource(Stage):
         # An unshuffled run of rows is a slice: the chunk is a view, not a copy.
         rows = slice(take.start, take.stop, take.step) if isinstance(take, range) else take
         out.emit(self.rows(rows), {"epoch": self._epoch, "pos": self._pos}, [])
+
+    def _produce_batch(self, out: Output, size: int, drop_remainder: bool) -> None:
+        """Emit the next batch of ``size`` rows of the stream of epochs."""
+        parts: list[np.ndarray | range] = []
+        need = size
+        try:
+            while need:
+                if self._order is None or self._pos >= len(self._order):
+                    if self._order is not None:
+                        self._order = None
+                        self.end_of_epoch()
+                        self._epoch += 1
+                        self._pos = 0
+                    if self.epochs is not None and self._epoch >= self.epochs:
+                        break
+                    order = self.order(self._epoch)
+                    if len(order) == 0:
+                        if self.epochs is None:
+                            break  # forever over nothing is nothing
+                        self._order = order
+                        continue
+                    self._order = order
+                    if self._pos >= len(order):
+                        continue
+                take = self._order[self._pos : self._pos + need]
+                self._pos += len(take)
+                need -= len(take)
+                parts.append(take)
+        except BaseException:
+            if parts:  # the rows before a failure are delivered, as a short batch
+                self._emit_batch(out, parts)
+            raise
+        if not parts or (need and drop_remainder):
+            raise EndOfStream
+        self._emit_batch(out, parts)
+
+    def _emit_batch(self, out: Output, parts: list[np.ndarray | range]) -> None:
+        if len(parts) == 1 and isinstance(parts[0], range):
+            take = parts[0]
+            rows: np.ndarray | slice = slice(take.start, take.stop, take.step)
+        else:
+            rows = np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
+        out.emit(st.writable(self.rows(rows)), {"epoch": self._epoch, "pos": self._pos}, [])
 
     def end_of_epoch(self) -> None:
         """Called after the last chunk of each epoch."""
