@@ -76,7 +76,7 @@ def case(op: str, source: str, **kwargs) -> None:
 
 
 for src in ("u8", "f32", "f255"):
-    for delta in ((0.1, -0.3) if src != "f255" else (63.0, -40.5)):
+    for delta in (0.1, -0.3) if src != "f255" else (63.0, -40.5):
         case("adjust_brightness", src, delta=delta)
     for factor in (1.8, 0.2, -0.5):
         case("adjust_contrast", src, contrast_factor=factor)
@@ -95,8 +95,22 @@ for src in ("u8", "even", "u8_single"):
         case("central_crop", src, central_fraction=fraction)
     for th, tw in ((4, 4), (10, 12), (5, 11), (8, 6), (7, 9), (1, 1)):
         case("resize_with_crop_or_pad", src, target_height=th, target_width=tw)
-    case("crop_to_bounding_box", src, offset_height=1, offset_width=2, target_height=4, target_width=3)
-    case("pad_to_bounding_box", src, offset_height=1, offset_width=2, target_height=10, target_width=12)
+    case(
+        "crop_to_bounding_box",
+        src,
+        offset_height=1,
+        offset_width=2,
+        target_height=4,
+        target_width=3,
+    )
+    case(
+        "pad_to_bounding_box",
+        src,
+        offset_height=1,
+        offset_width=2,
+        target_height=10,
+        target_width=12,
+    )
     case("flip_left_right", src)
     case("flip_up_down", src)
 for src in ("u8", "f32", "even", "tiny", "u8_single"):

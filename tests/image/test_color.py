@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures.image_golden_data import cases
 
 from conveyor.errors import InvalidArgumentError
 from conveyor.image import color
+from fixtures.image_golden_data import cases
 
 COLOR_OPS = {
     "adjust_brightness",
@@ -60,7 +60,7 @@ def test_colour_ops_equal_tensorflow(key, op, image, kwargs, expected):
     "case", [c for c in GOLDEN if c[1] in {"adjust_brightness", "adjust_saturation", "adjust_hue"}]
 )
 def test_brightness_saturation_and_hue_are_bit_exact(case):
-    key, op, image, kwargs, expected = case
+    _, op, image, kwargs, expected = case
     np.testing.assert_array_equal(getattr(color, op)(image, **kwargs), expected)
 
 
@@ -190,9 +190,7 @@ def test_per_image_standardization_floors_the_std_at_one_over_sqrt_of_the_size()
 
 
 def test_per_image_standardization_standardizes_each_image_of_a_batch_alone():
-    images = np.stack([np.full((2, 2, 1), 5.0), np.arange(4.0).reshape(2, 2, 1)]).astype(
-        np.float32
-    )
+    images = np.stack([np.full((2, 2, 1), 5.0), np.arange(4.0).reshape(2, 2, 1)]).astype(np.float32)
     out = color.per_image_standardization(images)
     np.testing.assert_array_equal(out[0], 0)
     np.testing.assert_allclose(out[1].ravel(), (np.arange(4) - 1.5) / np.std(np.arange(4)))

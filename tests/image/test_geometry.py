@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures.image_golden_data import cases, tensorflow_version
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from conveyor.errors import InvalidArgumentError
 from conveyor.image import geometry as geo
+from fixtures.image_golden_data import cases, tensorflow_version
 
 GEOMETRY_OPS = {
     "central_crop",
