@@ -124,6 +124,17 @@ def test_resize_with_crop_or_pad_pads_an_odd_shortfall_with_the_extra_at_the_end
     )
 
 
+def test_resize_with_crop_or_pad_splits_an_even_difference_equally():
+    image = grid(h=4, w=4)[0]
+    np.testing.assert_array_equal(
+        geo.resize_with_crop_or_pad(image, 2, 2)[..., 0], [[5, 6], [9, 10]]
+    )
+    one = np.full((1, 1, 1), 9, np.uint8)
+    np.testing.assert_array_equal(
+        geo.resize_with_crop_or_pad(one, 3, 3)[..., 0], [[0, 0, 0], [0, 9, 0], [0, 0, 0]]
+    )
+
+
 def test_resize_with_crop_or_pad_crops_one_axis_and_pads_the_other():
     image = grid(h=2, w=6)[0]  # rows [0..5], [6..11]
     np.testing.assert_array_equal(
