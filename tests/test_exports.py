@@ -103,6 +103,54 @@ def test_no_star_export_shadows_a_builtin():
         assert sorted(set(module.__all__) & set(dir(builtins))) == [], module.__name__
 
 
+def test_image_ops_are_exported_from_conveyor_image():
+    import conveyor.image
+
+    assert set(conveyor.image.__all__) == {
+        "Compose",
+        "add_noise",
+        "adjust_brightness",
+        "adjust_contrast",
+        "adjust_gamma",
+        "adjust_hue",
+        "adjust_saturation",
+        "central_crop",
+        "crop_to_bounding_box",
+        "cutout",
+        "cutout_at",
+        "flip_left_right",
+        "flip_up_down",
+        "grayscale_to_rgb",
+        "normalize",
+        "pad_and_random_crop",
+        "pad_to_bounding_box",
+        "per_image_standardization",
+        "random_brightness",
+        "random_contrast",
+        "random_crop",
+        "random_flip_left_right",
+        "random_flip_up_down",
+        "random_gaussian_noise",
+        "random_hue",
+        "random_rotate",
+        "random_salt_pepper",
+        "random_saturation",
+        "random_translate",
+        "random_zoom",
+        "resize",
+        "resize_with_crop_or_pad",
+        "rgb_to_grayscale",
+        "rotate",
+        "salt_pepper",
+        "translate",
+        "zoom",
+    }
+    assert len(conveyor.image.__all__) == len(set(conveyor.image.__all__))
+    for name in conveyor.image.__all__:
+        assert getattr(conveyor.image, name).__module__.startswith("conveyor.image."), name
+    assert sorted(set(conveyor.image.__all__) & set(dir(__import__("builtins")))) == []
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError):
         conveyor.no_such_name  # noqa: B018

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from archives import CIFAR10_MEMBERS, CIFAR10_NAMES, cifar10_contents
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
 
 from conveyor.datasets import cifar10
 from conveyor.errors import DataLossError, InvalidArgumentError, NotFoundError
@@ -104,6 +106,19 @@ def test_images_of_is_an_hwc_view_of_the_chw_bytes_without_a_copy(root):
     row, y, x = 1, 5, 7
     for channel in range(3):  # red plane, then green, then blue; each row-major
         assert images[row, y, x, channel] == records[row, 1 + channel * 1024 + y * 32 + x]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    images=arrays(np.uint8, st.tuples(st.integers(1, 4), st.just(32), st.just(32), st.just(3))),
+    data=st.data(),
+)
+def test_records_written_channel_by_channel_read_back_as_the_same_images(images, data):
+    labels = data.draw(arrays(np.uint8, len(images), elements=st.integers(0, 9)))
+    planes = images.transpose(0, 3, 1, 2).reshape(len(images), 3072)  # CHW, row-major
+    records = np.concatenate([labels[:, None], planes], axis=1)
+    assert np.array_equal(cifar10.images_of(records), images)
+    assert cifar10.labels_of(records).tolist() == labels.tolist()
 
 
 def test_labels_of_are_the_first_bytes_as_int32(root):

@@ -65,7 +65,7 @@ def test_50000_records_are_written_in_moments(tmp_path):
     assert elapsed < 2.0  # about a third of a second unloaded
 
 
-@pytest.mark.parametrize(("n", "test_n"), [(4, 1), (10, 0), (True, 1), (10.0, 1)])
+@pytest.mark.parametrize(("n", "test_n"), [(4, 1), (10, 0), (True, 1), (10.0, 1), ("10", None)])
 def test_too_few_records_are_refused(tmp_path, n, test_n):
     with pytest.raises(InvalidArgumentError, match="must be an int of at least"):
         synthetic(n, tmp_path, test_n=test_n)

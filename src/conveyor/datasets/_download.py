@@ -202,7 +202,10 @@ def _extract(tar: tarfile.TarFile, archive: Path, data_dir: Path, expected: list
     for member in members:
         why = _refusal(member)
         if why is not None:
-            raise DataLossError(f"{archive} was not extracted: its member {member.name!r} is {why}")
+            raise DataLossError(
+                f"{archive} was not extracted: its member {member.name!r} is {why} "
+                "(the archive is kept for inspection)"
+            )
     names = {os.path.normpath(m.name) for m in members if m.isfile()}
     absent = [name for name in expected if os.path.normpath(name) not in names]
     if absent:

@@ -95,9 +95,9 @@ def synthetic(
     Raises:
         InvalidArgumentError: *n* below 5 or *test_n* below 1.
     """
-    test_n = max(1, n // 5) if test_n is None else test_n
     if isinstance(n, bool) or not isinstance(n, int) or n < len(TRAIN_FILES):
         raise InvalidArgumentError(f"n must be an int of at least {len(TRAIN_FILES)}, got {n!r}")
+    test_n = max(1, n // 5) if test_n is None else test_n
     if isinstance(test_n, bool) or not isinstance(test_n, int) or test_n < 1:
         raise InvalidArgumentError(f"test_n must be an int of at least 1, got {test_n!r}")
     rng = np.random.default_rng(seed)

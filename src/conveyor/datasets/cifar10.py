@@ -46,7 +46,6 @@ __all__ = [
     "FOLDER",
     "URL",
     "MD5",
-    "ARCHIVE_BYTES",
     "files",
     "class_names",
     "load_records",
@@ -72,7 +71,6 @@ META = "batches.meta.txt"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 # Published on https://www.cs.toronto.edu/~kriz/cifar.html, next to the link.
 MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
-ARCHIVE_BYTES = 170_052_171
 
 _FORMAT = Format(
     name="CIFAR-10",

@@ -179,10 +179,11 @@ def pad_to_bounding_box(
 
 
 def _random_offsets(
-    batch: np.ndarray, size: Any, rng: Any, op: str
+    shape: tuple[int, ...], size: Any, rng: Any, op: str
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Check ``size`` against images of ``shape`` (N, H, W, C) and draw the offsets."""
     rng = check_rng(rng, op)
-    n, height, width, channels = batch.shape
+    n, height, width, channels = shape
     if isinstance(size, int | np.integer) or not isinstance(size, Sequence | np.ndarray):
         raise InvalidArgumentError(
             f"{op}: size must be (height, width) or (height, width, channels), got {size!r}"
@@ -195,12 +196,12 @@ def _random_offsets(
     if len(dims) == 3 and dims[2] != channels:
         raise InvalidArgumentError(
             f"{op}: size {tuple(dims)} asks for {dims[2]} channels but the images have "
-            f"{channels} (shape {batch.shape[1:]}); crops keep every channel"
+            f"{channels} (shape {tuple(shape[1:])}); crops keep every channel"
         )
     h, w = dims[0], dims[1]
     if h > height or w > width:
         raise InvalidArgumentError(
-            f"{op}: size {tuple(dims)} is larger than the images (shape {batch.shape[1:]})"
+            f"{op}: size {tuple(dims)} is larger than the images (shape {tuple(shape[1:])})"
         )
     oy = rng.integers(0, height - h + 1, size=n)
     ox = rng.integers(0, width - w + 1, size=n)
@@ -235,7 +236,7 @@ def random_crop(images: Any, size: Sequence[int], *, rng: np.random.Generator) -
     """
     op = "random_crop"
     batch, single = as_batch(images, op)
-    oy, ox, h, w = _random_offsets(batch, size, rng, op)
+    oy, ox, h, w = _random_offsets(batch.shape, size, rng, op)
     return restore(_window(batch, oy, ox, h, w), single)
 
 
@@ -262,10 +263,8 @@ def pad_and_random_crop(
     op = "pad_and_random_crop"
     batch, single = as_batch(images, op)
     p = check_int(padding, "padding", op)
-    n, height, width, _ = batch.shape
-    oy, ox, h, w = _random_offsets(
-        np.empty((n, height + 2 * p, width + 2 * p, batch.shape[3]), np.bool_), size, rng, op
-    )
+    n, height, width, channels = batch.shape
+    oy, ox, h, w = _random_offsets((n, height + 2 * p, width + 2 * p, channels), size, rng, op)
     padded = np.pad(batch, ((0, 0), (p, p), (p, p), (0, 0)))
     return restore(_window(padded, oy, ox, h, w), single)
 

@@ -15,8 +15,8 @@ from conveyor.pipeline.pipeline import (
     from_iterable,
     interleave,
     mix,
-    range,
-    zip,
+    range as range,
+    zip as zip,
 )
 from conveyor.pipeline.stage import (
     INFINITE,
