@@ -49,10 +49,10 @@ class _Augment:
     def __call__(
         self, index: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
-        out = None
-        if self.pool is not None:
-            out = self.pool.get(self.recipe.output_shape(len(index), self.sources.image_shape))
-        images = self.recipe(self.sources, rng, index=index, out=out)
+        # ``index`` comes from the pipeline's own permutation: in range, int64.
+        shape = self.recipe.output_shape(len(index), self.sources.image_shape)
+        out = np.empty(shape, np.float32) if self.pool is None else self.pool.get(shape)
+        images = self.recipe._batch(self.sources, index, rng, out)
         return images, self.labels[index]
 
 

@@ -238,6 +238,12 @@ class Recipe:
                 f"out must be a writable C-contiguous float32 array of shape {shape}, got "
                 f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}"
             )
+        return self._batch(sources, index, rng, out)
+
+    def _batch(
+        self, sources: Sources, index: np.ndarray, rng: np.random.Generator, out: np.ndarray
+    ) -> np.ndarray:
+        """The call after its checks (for callers that made ``index`` and ``out``)."""
         if not _kernels.AVAILABLE or not len(index):
             out[...] = self.reference(sources, rng, index=index)
             return out
@@ -281,6 +287,10 @@ class _TutorialTrain(Recipe):
             ) from None
         self.lower = _number("contrast lower", lower, minimum=0.0)
         self.upper = _number("contrast upper", upper, minimum=self.lower)
+        if self.upper <= self.lower:  # as tf.image.random_contrast
+            raise InvalidArgumentError(
+                f"contrast must have upper > lower, got {(self.lower, self.upper)}"
+            )
         self.channels_first = _flag("channels_first", channels_first)
 
     def steps(self, image_shape: tuple[int, int, int]) -> Compose:

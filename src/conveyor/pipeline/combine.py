@@ -69,13 +69,11 @@ class InterleaveStage(_MultiStage):
         self._strict = ctx.deterministic
 
     def produce(self, ctx: StageContext, out: Output) -> None:
-        srun = ctx._srun
         tries = 0
         while self._live:
             pos = self._turn % len(self._live)
             i = self._live[pos]
-            queue = srun.inputs[i]
-            if not self._strict and queue.size() == 0 and not queue.is_closed():
+            if not self._strict and not ctx.ready(i):
                 tries += 1
                 if tries < len(self._live):
                     self._turn += 1
@@ -89,7 +87,7 @@ class InterleaveStage(_MultiStage):
                 self._live.pop(pos)
                 continue
             self._turn += 1
-            out.emit(unit.data, {"turn": self._turn, "live": list(self._live)}, list(srun.last))
+            out.emit(unit.data, {"turn": self._turn, "live": list(self._live)}, ctx.last_marks)
             return
         raise EndOfStream
 
@@ -145,7 +143,7 @@ class ConcatenateStage(_MultiStage):
             except EndOfStream:
                 self._which += 1
                 continue
-            out.emit(unit.data, {"which": self._which}, list(ctx._srun.last))
+            out.emit(unit.data, {"which": self._which}, ctx.last_marks)
             return
         raise EndOfStream
 

@@ -79,7 +79,7 @@ class TakeStage(_CounterStage):
         self._n -= k
         out.emit(data, self.state())
         if self._n == 0:
-            self._ctx._srun.cancel_inputs()  # enough: stop everything upstream
+            self._ctx.cancel_inputs()  # enough: stop everything upstream
 
 
 class SkipStage(_CounterStage):

@@ -197,13 +197,13 @@ class MapStage(Stage):
 
             function = functools.partial(apply_map, self.fn, self.batched, self.skip_errors)
             self._pool = ProcessPool(function, self.processes, self.name)
-            self._pool.attach(ctx._srun.run)
+            self._pool.attach(ctx)
 
     def _seed(self, unit: Unit) -> Any:
         if not self.rng:
             return None
-        seq = self._ctx.seed_sequence(None, unit.seq)
-        return (seq.entropy, seq.spawn_key)
+        # what seed_sequence(None, unit.seq) holds, without building it twice
+        return (self._ctx.seed, (self._ctx.index, unit.seq))
 
     def process(self, unit: Unit, out: Output) -> None:
         how = (self._level, self._seed(unit), self._pool is not None)

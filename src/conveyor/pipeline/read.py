@@ -71,6 +71,7 @@ class ReadStage(Stage):
 
     def start(self, ctx: StageContext, state: Any) -> None:
         self._local = threading.local()
+        self._ctx = ctx
         self._pending = state  # a file to finish first, after a resume
         self._pending_lock = threading.Lock()
 
@@ -102,7 +103,7 @@ class ReadStage(Stage):
 
     def finish(self, out: Output) -> None:
         if self._pending is not None:
-            self._resume_pending(out, out._run.last[0])
+            self._resume_pending(out, self._ctx.last_marks[0])
 
     def _read(
         self, reader: Any, names: _OneName, out: Output, parent: Any, file_seq: int, records: int

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from conveyor.core.coordinator import Coordinator
 from conveyor.core.errors import CancelledError, InvalidArgumentError, OutOfRangeError, UnknownError
 from conveyor.core.runner import QueueRunner
 from conveyor.pipeline import _structure as st
@@ -216,6 +218,29 @@ class StageContext:
     def stopping(self) -> bool:
         """True once the run is stopping, or the stage failed: take no new work."""
         return self._srun.failing or self._srun.run.coord.should_stop()
+
+    @property
+    def last_marks(self) -> list[Any]:
+        """The mark of the last unit taken from each input (its :attr:`input_marks`
+        before any): the parents to emit with for an output that resumes after them."""
+        return list(self._srun.last)
+
+    def ready(self, i: int = 0) -> bool:
+        """Whether :meth:`get` on input ``i`` would return (or end) without waiting."""
+        queue = self._srun.inputs[i]
+        return queue.size() > 0 or queue.is_closed()
+
+    def cancel_inputs(self) -> None:
+        """Stop every stage upstream: this stage needs no more input (``take``)."""
+        self._srun.cancel_inputs()
+
+    def start_thread(self, target: Callable[[Coordinator], None], name: str) -> None:
+        """Run ``target(coordinator)`` on a thread of the run's, started and stopped with
+        it (for a stage's helpers, such as a worker pool's)."""
+        run = self._srun.run
+        run.threads.append(
+            threading.Thread(target=target, args=(run.coord,), name=name, daemon=True)
+        )
 
 
 class Stage:

@@ -45,7 +45,7 @@ import weakref
 from collections.abc import Callable
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,7 +57,9 @@ from conveyor.core.errors import (
     UnknownError,
 )
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline._run import Run
+
+if TYPE_CHECKING:
+    from conveyor.pipeline.stage import StageContext
 
 # Segments are files in /dev/shm, the tmpfs in which Linux keeps POSIX shared memory,
 # made with os.open and mapped with mmap: public calls only. (Python 3.11's public
@@ -368,13 +370,9 @@ class ProcessPool:
         # then rather than leave them to the resource tracker's warning.
         weakref.finalize(self, _unlink_all, self._workers)
 
-    def attach(self, run: Run) -> None:
-        """Tie the pool to ``run``: start with its threads, close when it stops."""
-        run.threads.append(
-            threading.Thread(
-                target=self._live, args=(run.coord,), name=f"ProcessPool-{self.name}", daemon=True
-            )
-        )
+    def attach(self, ctx: StageContext) -> None:
+        """Tie the pool to the stage's run: start with its threads, close when it stops."""
+        ctx.start_thread(self._live, f"ProcessPool-{self.name}")
 
     def _live(self, coord: Coordinator) -> None:
         try:
