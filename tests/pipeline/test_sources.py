@@ -1,0 +1,101 @@
+"""Sources: a batch right after a random-access source is cut by the source itself.
+
+The fused form must give exactly the batches a separate batch stage gives — across
+epoch boundaries, with and without ``drop_remainder`` — and resume exactly; a shard or
+repeat after it applies to batches, as it would after any batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import conveyor.pipeline as cp
+from conveyor.errors import DataLossError
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _unfused(pipe: cp.Pipeline) -> cp.Pipeline:
+    # any stage between the source and the batch keeps the batch a stage of its own
+    return pipe.filter(lambda x: True)
+
+
+def _lists(pipe: cp.Pipeline) -> list[list[int]]:
+    return [b.tolist() for b in pipe]
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+@pytest.mark.parametrize("drop", [False, True])
+@pytest.mark.parametrize("size", [1, 7, 50, 64])
+def test_fused_batches_equal_a_batch_stage_across_epochs(epochs, drop, size):
+    source = cp.from_arrays(np.arange(50), shuffle=True, seed=3, epochs=epochs, chunk_size=16)
+    fused = source.batch(size, drop_remainder=drop)
+    staged = _unfused(source).batch(size, drop_remainder=drop)
+    assert fused._stage.name == f"from_arrays+batch({size})"
+    assert staged._stage.name == f"batch({size})"
+    expected = _lists(staged.with_options(deterministic=True, seed=1))
+    assert _lists(fused.with_options(deterministic=True, seed=1)) == expected
+    assert len(fused) == len(expected)
+    rows = sorted(v for b in expected for v in b)
+    if not drop:
+        assert rows == sorted(list(range(50)) * epochs)
+
+
+def test_a_fused_batch_spans_the_epoch_boundary_like_a_batch_stage():
+    pipe = cp.from_arrays(np.arange(5), epochs=2).batch(4)
+    assert _lists(pipe) == [[0, 1, 2, 3], [4, 0, 1, 2], [3, 4]]
+    assert len(pipe) == 3
+
+
+def test_structured_rows_are_batched_and_owned_by_the_batch():
+    x = np.arange(12).reshape(6, 2)
+    y = np.arange(6) * 10
+    source = cp.from_arrays({"x": x, "y": y})
+    (first, second) = list(source.batch(4))
+    assert first["x"].tolist() == x[:4].tolist() and first["y"].tolist() == [0, 10, 20, 30]
+    assert second["y"].tolist() == [40, 50]
+    first["x"][:] = -1  # a batch owns its memory: the source is untouched
+    assert x[0].tolist() == [0, 1]
+
+
+def test_shard_and_repeat_after_a_fused_batch_apply_to_batches():
+    pipe = cp.from_arrays(np.arange(10)).batch(3)
+    assert _lists(pipe.shard(1, 2)) == [[3, 4, 5], [9]]
+    # repeat after batch: each pass ends with its own short batch (tf.data's order)
+    assert _lists(pipe.repeat(2)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]] * 2
+    assert len(pipe.repeat(2)) == 8
+
+
+def test_an_unshuffled_fused_batch_of_a_range_is_a_slice_of_it():
+    assert _lists(cp.range(10).batch(4)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_an_endless_fused_source_over_nothing_ends():
+    assert _lists(cp.from_arrays(np.arange(0), epochs=None).batch(4)) == []
+
+
+@pytest.mark.parametrize("at", [0, 1, 5, 12, 13])
+def test_a_fused_batch_resumes_exactly(at):
+    pipe = (
+        cp.from_arrays(np.arange(40), shuffle=True, seed=7, epochs=3)
+        .batch(9)
+        .with_options(deterministic=True, seed=4)
+    )
+    full = _lists(pipe)
+    it = iter(pipe)
+    head = [next(it).tolist() for _ in range(at)]
+    state = it.state_dict()
+    it.close()
+    assert head + _lists(pipe.iterate(state)) == full
+
+
+def test_rows_before_a_damaged_tail_arrive_as_a_short_batch_then_the_error(tmp_path):
+    path = tmp_path / "records.bin"
+    path.write_bytes(bytes(range(10)) * 3 + b"xyz")  # 3 records of 10 bytes, 3 stray
+    pipe = cp.fixed_length_records(str(path), record_bytes=10).batch(2)
+    it = iter(pipe)
+    assert next(it).shape == (2, 10)
+    assert next(it).shape == (1, 10)  # the third record, delivered before the error
+    with pytest.raises(DataLossError, match="3 bytes after the last whole record"):
+        next(it)
