@@ -281,6 +281,8 @@ class _TutorialTrain(Recipe):
             ) from None
         self.lower = _number("contrast lower", lower, minimum=0.0)
         self.upper = _number("contrast upper", upper, minimum=self.lower)
+        if self.upper == self.lower:  # random_contrast's rule, so the reference runs too
+            raise InvalidArgumentError(f"contrast must have upper > lower, got {contrast!r}")
         self.channels_first = _flag("channels_first", channels_first)
 
     def steps(self, image_shape: tuple[int, int, int]) -> Compose:
