@@ -392,8 +392,7 @@ def test_mirrored_and_negatively_strided_sources_read_correctly():
 
 def test_repr_names_the_recipe_and_its_parameters():
     assert repr(recipes.tutorial_train()) == (
-        "_TutorialTrain(size=(24, 24), max_delta=63.0, contrast=(0.2, 1.8), "
-        "channels_first=False)"
+        "_TutorialTrain(size=(24, 24), max_delta=63.0, contrast=(0.2, 1.8), channels_first=False)"
     )
     assert "cutout=8" in repr(recipes.standard_train(cutout=8))
     assert "channels_first=True" in repr(recipes.tutorial_eval(channels_first=True))
