@@ -217,6 +217,18 @@ def test_a_resumed_run_continues_with_exactly_the_batches_of_the_uninterrupted_o
     _assert_same_batches(_take(again, 2, state=state), whole[k : k + 2])
 
 
+def test_without_a_seed_runs_differ_yet_a_resume_is_exact(root):
+    pipe = cifar10.distorted_inputs(root, 100, epochs=2)
+    with pipe.iterate() as it:
+        first = [(i.copy(), lab.copy()) for i, lab in itertools.islice(it, 3)]
+        state = it.state_dict()
+        rest = [(i.copy(), lab.copy()) for i, lab in it]
+    assert len(rest) == 9
+    _assert_same_batches(_take(pipe, state=state), rest)
+    other = _take(pipe, 3)
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(first, other))
+
+
 def test_a_state_does_not_load_into_another_pipeline(root):
     pipe = cifar10.distorted_inputs(root, seed=7, epochs=2)
     with pipe.iterate() as it:
