@@ -132,18 +132,20 @@ def tutorial_train(
         std = max(math.sqrt(spread / nc), floor)
         flipped = flip[j]
         for c in range(nc):
+            # about an integer near the mean, x - shift is exact: a flat crop gives zeros
+            shift = np.float32(round(mean[c]))
             a = np.float32(f / std)
-            b = np.float32((mean[c] - f * mean[c] - overall) / std)
+            b = np.float32((f * (shift - mean[c]) + mean[c] - overall) / std)
             for h in range(ch):
                 start = base + c * sc + h * sy
                 row = buf[start : start + cw]
                 o = out[j, c, h]
                 if flipped:
                     for w in range(cw):
-                        o[w] = a * np.float32(row[cw - 1 - w]) + b
+                        o[w] = a * (np.float32(row[cw - 1 - w]) - shift) + b
                 else:
                     for w in range(cw):
-                        o[w] = a * np.float32(row[w]) + b
+                        o[w] = a * (np.float32(row[w]) - shift) + b
     return sink
 
 
@@ -175,15 +177,16 @@ def tutorial_eval(
             q += q_c
         mean = s / count
         std = max(math.sqrt(max(q / count - mean * mean, 0.0)), floor)
+        shift = np.float32(round(mean))  # as in tutorial_train: x - shift is exact
         a = np.float32(1.0 / std)
-        b = np.float32(-mean / std)
+        b = np.float32((shift - mean) / std)
         for c in range(nc):
             for h in range(ch):
                 start = base + c * sc + h * sy
                 row = buf[start : start + cw]
                 o = out[j, c, h]
                 for w in range(cw):
-                    o[w] = a * np.float32(row[w]) + b
+                    o[w] = a * (np.float32(row[w]) - shift) + b
     return sink
 
 
