@@ -120,13 +120,13 @@ def _batches(
             .batch(batch_size, drop_remainder=drop_remainder)
             .map(_AugmentRecords(recipe, copy), rng=True, threads=threads)
         )
-    elif shuffle in ("index", True, False):
+    elif shuffle == "index" or shuffle is True or shuffle is False:
         records = cifar10.load_records(data_dir, eval_data=eval_data)
         total = sum(len(r) for r in records)
         pipe = (
             from_arrays(
                 np.arange(total, dtype=np.int64),
-                shuffle=shuffle != False,  # noqa: E712 - "index" and True both shuffle
+                shuffle=shuffle is not False,  # "index" and True both shuffle
                 seed=seed,
                 epochs=epochs,
                 chunk_size=max(batch_size, 1024),
