@@ -213,9 +213,11 @@ class ShuffleStage(Stage):
         before_oldest = self._before[oldest] if len(units) else self._last
         for u in [u for u in self._before if u < oldest]:
             del self._before[u]
+        # Arrays (copies): the iterator's state_dict turns a mark into plain lists only
+        # when a state is asked for.
         self._snap = {
-            "units": (units - oldest).tolist(),
-            "rows": rows.tolist(),
+            "units": units - oldest,
+            "rows": np.array(rows, np.int64),
             "fed": self._units - oldest,
             "rng": self._rng.bit_generator.state,
             "p": before_oldest,

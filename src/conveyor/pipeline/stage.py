@@ -440,9 +440,7 @@ class _StageRun:
     def push_step(self) -> None:
         if self.failing:
             raise OutOfRangeError("stopping after a failure")
-        waits = self.waits()
-        waits[0] = waits[1] = 0.0
-        t0 = time.perf_counter()
+        t0 = self._begin_step()
         out: Output | None = None
         n_in = 0
         try:
@@ -471,21 +469,12 @@ class _StageRun:
             if self.merge is not None:
                 self.merge.end(unit.index, out.count)
         finally:
-            total = time.perf_counter() - t0
-            self.meter.add(
-                n_in,
-                0 if out is None else out.elements,
-                max(0.0, total - waits[0] - waits[1]),
-                waits[0],
-                waits[1],
-            )
+            self._end_step(t0, n_in, 0 if out is None else out.elements)
 
     def pull_step(self) -> None:
         if self.failing:
             raise OutOfRangeError("stopping after a failure")
-        waits = self.waits()
-        waits[0] = waits[1] = 0.0
-        t0 = time.perf_counter()
+        t0 = self._begin_step()
         out = Output(self, None)
         try:
             try:
@@ -501,10 +490,19 @@ class _StageRun:
                 self.fail(_named(e, self.stage.name), None)
                 raise OutOfRangeError("stage failed") from None
         finally:
-            total = time.perf_counter() - t0
-            self.meter.add(
-                0, out.elements, max(0.0, total - waits[0] - waits[1]), waits[0], waits[1]
-            )
+            self._end_step(t0, 0, out.elements)
+
+    def _begin_step(self) -> float:
+        waits = self.waits()
+        waits[0] = waits[1] = 0.0
+        return time.perf_counter()
+
+    def _end_step(self, t0: float, n_in: int, n_out: int) -> None:
+        """Meter one step: its elements, and its time less the time spent waiting for
+        input and for room downstream."""
+        waits = self.waits()
+        total = time.perf_counter() - t0
+        self.meter.add(n_in, n_out, max(0.0, total - waits[0] - waits[1]), waits[0], waits[1])
 
     def close_op(self) -> None:
         """Every thread has ended: flush, then deliver the failure, then close."""
