@@ -239,10 +239,13 @@ class ShuffleStage(Stage):
             where = np.nonzero(rb["units"] == number)[0]
             if len(where):
                 self._pool.add(data, number, rows=rb["rows"][where], at=where)
-            if number + 1 == rb["fed"]:
-                self._rebuild = None
-            return
-        self._pool.add(data, number)
+            if number + 1 != rb["fed"]:
+                return
+            # The pool is as it was at the snapshot, which was taken amid the draws that
+            # followed this unit: go on with them.
+            self._rebuild = None
+        else:
+            self._pool.add(data, number)
         while self._pool.n >= self.min_after_dequeue + self._draw:
             self._emit(out, self._draw)
 
