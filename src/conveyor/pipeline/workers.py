@@ -66,10 +66,9 @@ if TYPE_CHECKING:
 # multiprocessing.shared_memory.SharedMemory registers a segment with the resource
 # tracker in every process that attaches it, which the worker must not do; track=False
 # arrives only in 3.13.) Without /dev/shm (macOS, Windows) process workers are
-# unavailable: ProcessPool checks ``_posixshmem``, the name this had when it held the
-# private _posixshmem module.
+# unavailable, and ProcessPool says so when it is made.
 _SHM_DIR = "/dev/shm"
-_posixshmem: str | None = _SHM_DIR if os.path.isdir(_SHM_DIR) else None
+_SHM_DIR_AVAILABLE: bool = os.path.isdir(_SHM_DIR)
 
 __all__ = ["ProcessPool", "RemoteTraceback"]
 
@@ -340,7 +339,7 @@ class ProcessPool:
     Raises:
         InvalidArgumentError: ``function`` cannot be pickled (a lambda, a nested
             function), or ``processes`` is not a positive int.
-        UnimplementedError: the platform has no POSIX shared memory.
+        UnimplementedError: the platform has no /dev/shm, where the shared memory lives.
 
     Nothing starts until :meth:`attach`\\ ed to a run and the run starts. Thread-safety:
     :meth:`call` may be called from any number of threads at once; each call occupies
@@ -348,8 +347,11 @@ class ProcessPool:
     """
 
     def __init__(self, function: Callable[[Any, Any], Any], processes: int, name: str) -> None:
-        if _posixshmem is None:
-            raise UnimplementedError(f'{name}: workers="process" needs POSIX shared memory')
+        if not _SHM_DIR_AVAILABLE:
+            raise UnimplementedError(
+                f'{name}: workers="process" needs shared memory in {_SHM_DIR}, '
+                "which this platform lacks"
+            )
         if isinstance(processes, bool) or not isinstance(processes, int) or processes <= 0:
             raise InvalidArgumentError(f"processes must be a positive int, got {processes!r}")
         try:
