@@ -185,6 +185,28 @@ def test_a_pool_shuffle_over_a_stream_resumes_exactly_without_replaying_the_run(
     assert source_mark["s"]["count"] > 10_000
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("pool", [0, 500, 2000])
+def test_a_pool_shuffle_resumes_exactly_at_every_position(pool):
+    # Positions just before, at and after the pool's snapshots, and between them.
+    def build():
+        return (
+            cp.from_iterable(lambda: iter(range(6_000)), chunk_size=64)
+            .shuffle(pool, chunk=32)
+            .batch(50)
+            .with_options(deterministic=True, seed=3)
+        )
+
+    full = [b.tolist() for b in build()]
+    for at in range(1, len(full), 9):
+        it = iter(build())
+        for _ in range(at):
+            next(it)
+        state = it.state_dict()
+        it.close()
+        assert [b.tolist() for b in build().iterate(state)] == full[at:], at
+
+
 def test_with_iterator_as_context_manager_stops_its_threads():
     with iter(cp.range(10**9)) as it:
         next(it)
