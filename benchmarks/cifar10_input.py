@@ -530,7 +530,7 @@ SYSTEMS: dict[str, tuple[str, str, str, Callable[[str], Any]]] = {
     "grain-threads": (
         "peer",
         "peer",
-        f"Grain, random_map per record → batch, {GRAIN_THREADS} threads",
+        f"Grain, random_map per record → batch, ReadOptions(num_threads={GRAIN_THREADS})",
         lambda d: grain_dataset(d, batched=False, workers=0),
     ),
     "grain-mp2": (
@@ -542,7 +542,7 @@ SYSTEMS: dict[str, tuple[str, str, str, Callable[[str], Any]]] = {
     "grain-batched-threads": (
         "peer",
         "peer",
-        f"Grain, batch → batched NumPy random_map, {GRAIN_THREADS} threads",
+        f"Grain, batch → batched NumPy random_map, ReadOptions(num_threads={GRAIN_THREADS})",
         lambda d: grain_dataset(d, batched=True, workers=0),
     ),
     "grain-batched-mp2": (
@@ -723,14 +723,15 @@ def run_child(
     return json.loads(lines[-1])
 
 
-def spread(values: list[float], scale: float = 1.0, fmt: str = ",.0f") -> str:
+def spread(values: list[float], scale: float = 1.0, fmt: str = ",.0f", unit: str = "") -> str:
+    """'median (min-max)' of *values* times *scale*."""
     if not values:
         return "—"
     median = statistics.median(values) * scale
     low, high = min(values) * scale, max(values) * scale
     if len(values) == 1:
-        return f"{median:{fmt}}"
-    return f"{median:{fmt}} ({low:{fmt}}-{high:{fmt}})"
+        return f"{median:{fmt}}{unit}"
+    return f"{median:{fmt}}{unit} ({low:{fmt}}-{high:{fmt}}{unit})"
 
 
 def ratios(rounds: list[dict[str, Any]], name: str, against: str | None) -> list[float]:
@@ -814,7 +815,15 @@ def best_of(rounds: list[dict[str, Any]], names: list[str], group: str) -> str |
 def stalls(
     rounds: list[dict[str, Any]], names: list[str], data: Path, args: argparse.Namespace
 ) -> list[tuple[str, float, list[dict[str, Any]]]]:
-    chosen = [n for n in (best_of(rounds, names, "conveyor"), best_of(rounds, names, "peer")) if n]
+    chosen = []
+    for name in args.stall_systems.split(","):
+        if name == "best":
+            chosen += [best_of(rounds, names, "conveyor"), best_of(rounds, names, "peer")]
+        elif name in SYSTEMS:
+            chosen.append(name)
+        else:
+            raise SystemExit(f"unknown system in --stall-systems: {name} (see --list)")
+    chosen = list(dict.fromkeys(n for n in chosen if n))
     steps = [float(t) for t in args.stall_ms.split(",")]
     runs: dict[tuple[str, float], list[dict[str, Any]]] = {
         (n, t): [] for n in chosen for t in steps
@@ -863,21 +872,25 @@ def report(
         )
     print(
         f"\nCIFAR-10 training input, {datetime.date.today()}: {args.records:,} records "
-        f"({writer}), batches of {BATCH}; {args.rounds} interleaved rounds, "
+        f"({writer}), batches of {BATCH}; interleaved rounds: {args.rounds}, "
         f"{args.warmup:g} s warm-up + {args.seconds:g} s each"
     )
     print(table(rows, args.markdown))
     if stall_rows:
-        print(f"\ninput stall: a consumer sleeping T ms (GIL-free) per batch, {args.rounds} rounds")
+        print(
+            f"\ninput stall: a consumer sleeping T ms (GIL-free) per batch; rounds: {args.rounds}"
+        )
         srows = [["system", "T", "stall median (min-max)", "images/s median (min-max)"]]
+        srows[0].append("consumer's ceiling, images/s")
         for name, step, results in stall_rows:
             ok = [r for r in results if r.get("status") == "ok"]
             srows.append(
                 [
                     name,
                     f"{step:g} ms",
-                    spread([r["stall"] for r in ok], 100, ".1f") + " %" if ok else "failed",
+                    spread([r["stall"] for r in ok], 100, ".1f", "%") if ok else "failed",
                     spread([r["images_per_s"] for r in ok]),
+                    f"{BATCH / step * 1000:,.0f}",
                 ]
             )
         print(table(srows, args.markdown))
@@ -887,18 +900,35 @@ def report(
     )
     print("command: " + " ".join(["python", "benchmarks/cifar10_input.py", *sys.argv[1:]]))
     if args.record:
-        record(rounds, names, versions)
+        record(rounds, names, stall_rows, versions)
 
 
-def record(rounds: list[dict[str, Any]], names: list[str], versions: dict[str, set[str]]) -> None:
+def record(
+    rounds: list[dict[str, Any]],
+    names: list[str],
+    stall_rows: list[tuple[str, float, list[dict[str, Any]]]],
+    versions: dict[str, set[str]],
+) -> None:
     """Rewrite the results file with this run's figures (systems not measured are kept)."""
     try:
-        saved = json.loads(RESULTS.read_text())
-    except (OSError, ValueError):
-        saved = {"systems": {}}
-    saved["measured"] = str(datetime.date.today())
-    saved["command"] = " ".join(["python", "benchmarks/cifar10_input.py", *sys.argv[1:]])
-    saved["versions"] = {lib: sorted(v) for lib, v in sorted(versions.items())}
+        kept = json.loads(RESULTS.read_text())["systems"]
+    except (OSError, ValueError, KeyError):
+        kept = {}
+    saved: dict[str, Any] = {
+        "measured": str(datetime.date.today()),
+        "command": " ".join(["python", "benchmarks/cifar10_input.py", *sys.argv[1:]]),
+        "versions": {lib: sorted(v) for lib, v in sorted(versions.items())},
+        "systems": kept,
+        "stall": {},
+    }
+    for name, step, results in stall_rows:
+        stalls = [r["stall"] for r in results if r.get("status") == "ok"]
+        if stalls:
+            saved["stall"][f"{name}, T = {step:g} ms"] = {
+                "median": round(statistics.median(stalls), 4),
+                "min": round(min(stalls), 4),
+                "max": round(max(stalls), 4),
+            }
     for name in names:
         measured = rates(rounds, name)
         if measured:
@@ -953,6 +983,12 @@ def main() -> None:
         default="8,2",
         help="consumer step times T in ms for the input-stall rows, comma-"
         "separated; empty for none (default 8,2)",
+    )
+    parser.add_argument(
+        "--stall-systems",
+        default="best",
+        help="systems for the input-stall rows, comma-separated; 'best' stands for the best "
+        "conveyor pipeline and the best peer of the throughput rounds (default best)",
     )
     parser.add_argument(
         "--quick",
