@@ -435,7 +435,7 @@ def spdl_pipeline(data: str) -> tuple[Iterator[Any], dict[str, str]]:
 def conveyor_system(kind: str, data: str) -> tuple[Any, dict[str, str]]:
     """conveyor's rows. *kind*: ``pipeline``, ``pool``, ``kernel``, ``kernel2``,
     ``reference``. Returns a batch iterator (pipelines) or a list of step functions, one
-    per thread, each doing one batch and returning its image count (the kernel).
+    per thread, each making and returning one batch (the kernel).
 
     Raises:
         ImportError: the conveyor modules do not exist yet.
@@ -461,7 +461,7 @@ def conveyor_system(kind: str, data: str) -> tuple[Any, dict[str, str]]:
     records = RecordFiles(data).load()
     images = records[:, LABEL_BYTES:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
-    def step_fn(seed: int) -> Callable[[], int]:
+    def step_fn(seed: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng(seed)
         order = index_batches(len(records), seed)
         out = np.empty((BATCH, CROP, CROP, 3), dtype=np.float32)
@@ -469,11 +469,12 @@ def conveyor_system(kind: str, data: str) -> tuple[Any, dict[str, str]]:
         def step() -> int:
             index = next(order).astype(np.int64)
             if kind == "reference":
-                recipe.reference(images, rng, index=index)
-            else:
-                recipe(images, rng, index=index, out=out)
-            records[index, 0].astype(np.int32)
-            return len(index)
+                batch = recipe.reference(images, rng, index=index)
+            elif kind == "kernel":
+                batch = recipe(images, rng, index=index)
+            else:  # threads share nothing but the images: each writes its own buffer
+                batch = recipe(images, rng, index=index, out=out)
+            return batch, records[index, 0].astype(np.int32)
 
         return step
 
@@ -639,10 +640,10 @@ def measure_batches(
     }
 
 
-def measure_steps(steps: list[Callable[[], int]], warmup: float, seconds: float) -> dict[str, Any]:
+def measure_steps(steps: list[Callable[[], Any]], warmup: float, seconds: float) -> dict[str, Any]:
     """Each step function on its own thread; images counted inside the window only."""
     started = time.perf_counter()
-    steps[0]()
+    problem = check(steps[0]())
     first = time.perf_counter() - started
     begin = time.perf_counter() + warmup
     end = begin + seconds
@@ -650,16 +651,16 @@ def measure_steps(steps: list[Callable[[], int]], warmup: float, seconds: float)
 
     def loop(k: int) -> None:
         while (now := time.perf_counter()) < end:
-            done = steps[k]()
+            labels = steps[k]()[1]
             if now >= begin:
-                counts[k] += done
+                counts[k] += len(labels)
 
     threads = [threading.Thread(target=loop, args=(k,)) for k in range(len(steps))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return {"images_per_s": sum(counts) / seconds, "first_batch_s": first, "check": ""}
+    return {"images_per_s": sum(counts) / seconds, "first_batch_s": first, "check": problem}
 
 
 def child(args: argparse.Namespace) -> dict[str, Any]:
