@@ -95,7 +95,7 @@ MAX_DELTA = 63.0
 CONTRAST = (0.2, 1.8)
 MIN_STD = 1.0 / math.sqrt(CROP * CROP * 3)
 SHUFFLE_BUFFER = 20_000  # the tutorial's min_after_dequeue: 0.4 of the 50,000 records
-# Grain's reader threads: 1 measured fastest here (2 and 16 threads: 0.7x and 0.35x per record).
+# Grain's reader threads: 1 measured fastest here (2 and 16 threads: 0.76x and 0.35x per record).
 GRAIN_THREADS = 1
 PEER_PYTHON = "/tmp/peervenv/bin/python"
 RESULTS = Path(__file__).with_name("cifar10_input.json")
