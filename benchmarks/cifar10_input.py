@@ -444,7 +444,7 @@ def conveyor_system(kind: str, data: str) -> tuple[Any, dict[str, str]]:
 
     versions = {"conveyor": conveyor.__version__, "numpy": np.__version__}
     if kind in ("pipeline", "pool"):
-        from conveyor.datasets import cifar10  # type: ignore[attr-defined]
+        from conveyor.datasets import cifar10
 
         options = {"shuffle": "pool"} if kind == "pool" else {}
         pipe = cifar10.distorted_inputs(data, batch_size=BATCH, **options)
@@ -455,11 +455,12 @@ def conveyor_system(kind: str, data: str) -> tuple[Any, dict[str, str]]:
 
         return batches(), versions
 
-    from conveyor.image import recipes  # type: ignore[attr-defined]
+    from conveyor.image import recipes
 
     recipe = recipes.tutorial_train()
     records = RecordFiles(data).load()
     images = records[:, LABEL_BYTES:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    sources = recipes.Sources(images)  # the CHW records read in place, wrapped once
 
     def step_fn(seed: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng(seed)
@@ -469,11 +470,9 @@ def conveyor_system(kind: str, data: str) -> tuple[Any, dict[str, str]]:
         def step() -> int:
             index = next(order).astype(np.int64)
             if kind == "reference":
-                batch = recipe.reference(images, rng, index=index)
-            elif kind == "kernel":
-                batch = recipe(images, rng, index=index)
+                batch = recipe.reference(sources, rng, index=index)
             else:  # threads share nothing but the images: each writes its own buffer
-                batch = recipe(images, rng, index=index, out=out)
+                batch = recipe(sources, rng, index=index, out=out)
             return batch, records[index, 0].astype(np.int32)
 
         return step
