@@ -134,14 +134,14 @@ def test_results_map_back_to_coco_boxes_and_category_ids(tmp_path):
 
 def test_missing_and_broken_files_are_named(tmp_path):
     path, images = write_set(tmp_path)
-    with pytest.raises(NotFoundError, match="nowhere.json"):
+    with pytest.raises(NotFoundError, match=r"nowhere\.json"):
         CocoDetection(tmp_path / "nowhere.json", images)
     ds = CocoDetection(path, images)
     (images / "im7.png").write_bytes(b"garbage")
-    with pytest.raises(DataLossError, match="im7.png"):
+    with pytest.raises(DataLossError, match=r"im7\.png"):
         ds.element(1)
     (images / "im7.png").unlink()
-    with pytest.raises(NotFoundError, match="im7.png"):
+    with pytest.raises(NotFoundError, match=r"im7\.png"):
         ds.element(1)
     (images / "im3.png").write_bytes(image_codecs.encode_png(np.zeros((5, 5, 3), np.uint8)))
     with pytest.raises(DataLossError, match="the annotations say 16x16"):

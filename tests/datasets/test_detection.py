@@ -39,10 +39,10 @@ def test_the_layout_and_the_coco_files(root):
         files = sorted(p.name for p in detection.image_dir(root, split).iterdir())
         assert files == [f"{i:06d}.png" for i in range(n)]
         per_image = np.bincount([a["image_id"] for a in coco["annotations"]], minlength=n + 1)
-        assert 1 <= per_image[1:].min() and per_image.max() <= detection.MAX_DIGITS
+        assert per_image[1:].min() >= 1 and per_image.max() <= detection.MAX_DIGITS
         for a in coco["annotations"]:
             x, y, w, h = a["bbox"]
-            assert w > 0 and h > 0 and 0 <= x and x + w <= 128 and 0 <= y and y + h <= 128
+            assert w > 0 and h > 0 and x >= 0 and x + w <= 128 and y >= 0 and y + h <= 128
             assert a["area"] == w * h and a["iscrowd"] == 0
 
 

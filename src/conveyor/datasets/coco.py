@@ -146,7 +146,7 @@ class CocoDetection:
             boxes.append((x0, y0, x1, y1))
             labels.append(self.label_of(ann["category_id"]))
             crowd.append(is_crowd)
-        target = {
+        target: dict[str, np.ndarray] = {
             "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
             "labels": np.asarray(labels, np.int64),
         }
@@ -161,15 +161,15 @@ class CocoDetection:
         """The image file of element ``index``."""
         return self.image_dir / self.coco.imgs[int(self.image_ids[index])]["file_name"]
 
-    def annotations(self, index: int) -> dict[str, np.ndarray]:
+    def annotations(self, index: int) -> dict[str, Any]:
         """Element ``index`` without its image: ``boxes``, ``labels`` (and ``iscrowd``),
         ``image_id``; new arrays each call."""
         image_id = int(self.image_ids[index])
-        target = {k: v.copy() for k, v in self._targets[image_id].items()}
+        target: dict[str, Any] = {k: v.copy() for k, v in self._targets[image_id].items()}
         target["image_id"] = np.int64(image_id)
         return target
 
-    def element(self, index: Any) -> dict[str, np.ndarray]:
+    def element(self, index: Any) -> dict[str, Any]:
         """Element ``index``, its image decoded.
 
         Raises:

@@ -159,7 +159,8 @@ def _write_split(folder: Path, split: str, n: int, seed: int, image_format: str)
 
     (folder / split).mkdir()
     ext = _FORMATS[image_format]
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for i in range(n):
         image, boxes, found = render(split, i, seed)
         name = f"{i:06d}{ext}"
