@@ -207,3 +207,16 @@ def test_bad_arguments_name_the_op():
         bx.crop_to_bounding_box(image, [], 4, 4, 8, 8)
     with pytest.raises(InvalidArgumentError, match="rng"):
         bx.random_crop(image, [], rng=3)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+@pytest.mark.parametrize(
+    "shape", [(100, 90, 128, 128), (37, 53, 16, 20), (128, 128, 64, 200), (5, 7, 5, 9)]
+)
+def test_resize_is_the_image_op_bit_for_bit(dtype, shape):
+    h, w, th, tw = shape
+    image = (np.random.default_rng(h).random((h, w, 3)) * 255).astype(dtype)
+    out, _ = bx.resize(image, np.zeros((0, 4)), (th, tw))
+    expected = ops.resize(image, (th, tw))
+    assert out.dtype == expected.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)

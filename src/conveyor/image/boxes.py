@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from conveyor.errors import InvalidArgumentError
-from conveyor.image import geometry
+from conveyor.image import _kernels, geometry
 from conveyor.image._checks import as_batch, check_int, check_number, check_rng
 
 __all__ = [
@@ -400,7 +400,19 @@ def resize(
     th, tw = _size(size, op)
     height, width = img.shape[:2]
     scale = np.array([tw / width, th / height, tw / width, th / height], np.float64)
-    return geometry.resize(img, (th, tw), method), (b * scale).astype(np.float32)
+    return _resize_image(img, th, tw, method), (b * scale).astype(np.float32)
+
+
+def _resize_image(img: np.ndarray, th: int, tw: int, method: str) -> np.ndarray:
+    """``conveyor.image.resize`` of one image; bilinear through the compiled kernel
+    (the same bits, without the GIL) when numba is there."""
+    if method != "bilinear" or not _kernels.AVAILABLE or (th, tw) == img.shape[:2]:
+        return geometry.resize(img, (th, tw), method)
+    y0, y1, wy = geometry._bilinear_weights(img.shape[0], th)
+    x0, x1, wx = geometry._bilinear_weights(img.shape[1], tw)
+    out = np.empty((th, tw, img.shape[2]), np.float32)
+    _kernels.resize_bilinear(img, y0, y1, wy, x0, x1, wx, out)
+    return out
 
 
 def letterbox_geometry(height: int, width: int, size: Sequence[int]) -> tuple[int, int, int, int]:
@@ -446,7 +458,7 @@ def letterbox(
     th, tw = _size(size, op)
     height, width = img.shape[:2]
     nh, nw, top, left = letterbox_geometry(height, width, (th, tw))
-    scaled, sb = resize(img, b, (nh, nw), method)
+    scaled, sb = resize(img, b, (nh, nw), method)  # checks method
     out = np.full((th, tw, img.shape[2]), fill, scaled.dtype)
     out[top : top + nh, left : left + nw] = scaled
     sb = sb + np.array([left, top, left, top], np.float32)
