@@ -278,12 +278,12 @@ def resize_bilinear(
         b = y1[i]
         fy = wy[i]
         for j in range(w):
-            l = x0[j]
-            r = x1[j]
+            left = x0[j]
+            right = x1[j]
             fx = wx[j]
             for k in range(c):
-                tl = np.float32(src[a, l, k])
-                top = tl + (np.float32(src[a, r, k]) - tl) * fx
-                bl = np.float32(src[b, l, k])
-                bottom = bl + (np.float32(src[b, r, k]) - bl) * fx
+                tl = np.float32(src[a, left, k])
+                top = tl + (np.float32(src[a, right, k]) - tl) * fx
+                bl = np.float32(src[b, left, k])
+                bottom = bl + (np.float32(src[b, right, k]) - bl) * fx
                 out[i, j, k] = top + (bottom - top) * fy
