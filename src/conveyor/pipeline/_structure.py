@@ -178,10 +178,6 @@ def check_pad(pad: Any) -> Any:
                 raise InvalidArgumentError(f"pad[{key!r}] must be a value, not a dict")
             out[key] = value
         return out
-    if not isinstance(pad, int | float | complex | np.generic):
-        raise InvalidArgumentError(
-            f"pad must be True, False, a number or a dict of them by component, got {pad!r}"
-        )
     return pad
 
 
