@@ -220,3 +220,96 @@ def test_resize_is_the_image_op_bit_for_bit(dtype, shape):
     expected = ops.resize(image, (th, tw))
     assert out.dtype == expected.dtype == np.float32
     np.testing.assert_array_equal(out, expected)
+
+
+def documented_window(shape, boxes, g, covered, ratios, areas, attempts):
+    """sample_distorted_bounding_box as its docstring states it, drawing from ``g``."""
+    H, W = shape
+    counted = [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) >= 1] or [[0, 0, W, H]]
+    for _ in range(attempts):
+        ratio = ratios[0] + (ratios[1] - ratios[0]) * g.random()
+        lo, hi = areas[0] * W * H, areas[1] * W * H
+        h, h_max = round((lo / ratio) ** 0.5), round((hi / ratio) ** 0.5)
+        if round(h_max * ratio) > W:
+            h_max = int((W + 0.5 - 1e-7) / ratio)
+            if round(h_max * ratio) > W:
+                h_max -= 1
+        h_max = min(h_max, H)
+        h = min(h, h_max)
+        if h < h_max:
+            h += int(g.integers(0, h_max - h + 1))
+        w = round(h * ratio)
+        if w * h < lo:
+            h += 1
+            w = round(h * ratio)
+        if w * h > hi:
+            h -= 1
+            w = round(h * ratio)
+        if not (lo <= w * h <= hi and 0 < w <= W and 0 < h <= H):
+            continue
+        y = int(g.integers(0, H - h)) if h < H else 0
+        x = int(g.integers(0, W - w)) if w < W else 0
+        for x0, y0, x1, y1 in counted:
+            inter = max(0, min(x1, x + w) - max(x0, x)) * max(0, min(y1, y + h) - max(y0, y))
+            if inter / ((x1 - x0) * (y1 - y0)) >= covered:
+                return y, x, h, w
+    return 0, 0, H, W
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.floats(0.0, 1.0),
+    st.tuples(st.floats(0.3, 1.0), st.floats(1.0, 3.0)),
+    st.tuples(st.floats(0.01, 0.5), st.floats(0.5, 1.0)),
+    st.integers(0, 4),
+)
+def test_the_ssd_crop_makes_exactly_its_documented_draws(seed, covered, ratios, areas, k):
+    rng = np.random.default_rng(seed)
+    boxes = random_boxes(rng, k, 40, 60) if k else np.zeros((0, 4), np.float32)
+    a, b = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
+    got = bx.sample_distorted_bounding_box(
+        (40, 60),
+        boxes,
+        rng=a,
+        min_object_covered=covered,
+        aspect_ratio_range=ratios,
+        area_range=areas,
+        max_attempts=20,
+    )
+    expected = documented_window((40, 60), boxes.tolist(), b, covered, ratios, areas, 20)
+    assert got == expected
+    assert a.random() == b.random()  # the same numbers consumed
+    # random_crop makes exactly these draws and crops there
+    c, d = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
+    out, _, _ = bx.random_crop(
+        np.zeros((40, 60, 1), np.uint8),
+        boxes,
+        rng=c,
+        min_object_covered=covered,
+        aspect_ratio_range=ratios,
+        area_range=areas,
+        max_attempts=20,
+    )
+    bx.sample_distorted_bounding_box(
+        (40, 60),
+        boxes,
+        rng=d,
+        min_object_covered=covered,
+        aspect_ratio_range=ratios,
+        area_range=areas,
+        max_attempts=20,
+    )
+    assert out.shape[:2] == got[2:] and c.random() == d.random()
+
+
+@pytest.mark.parametrize("size", [(50, 70), (100, 33), (17, 120)])
+def test_letterbox_at_any_scale_keeps_each_box_edge_within_a_pixel(size):
+    rng = np.random.default_rng(sum(size))
+    boxes = random_boxes(rng, 4, 30, 45, step=3)
+    image = masks(boxes, 30, 45)
+    out, out_boxes = bx.letterbox(image, boxes, size, method="nearest")
+    for c in range(4):
+        ys, xs = np.nonzero(out[..., c] > 127)
+        drawn = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        np.testing.assert_allclose(drawn, out_boxes[c], atol=1.0)
