@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import conveyor.pipeline as cp
 from conveyor.errors import InvalidArgumentError
@@ -127,3 +128,31 @@ def test_bad_arguments_are_refused():
         cp.bucket_by_sequence_length(len, [3], [1])
     with pytest.raises(InvalidArgumentError, match="callable"):
         cp.bucket_by_sequence_length(3, [3], [1, 2])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.integers(0, 9), min_size=1, max_size=60),
+    st.lists(st.integers(1, 8), min_size=1, max_size=3),
+    st.integers(1, 9),
+    st.data(),
+)
+def test_any_cut_resumes_to_the_same_batches(keys, sizes, chunk_size, data):
+    boundaries = sorted(set(range(1, 10, 3)))[: len(sizes) - 1]
+    sizes = sizes[: len(boundaries) + 1]
+    values = np.array(keys, np.int64) * 100 + np.arange(len(keys))
+
+    def build():
+        return cp.from_iterable(list(values), chunk_size=chunk_size).apply(
+            cp.bucket_by_sequence_length(lambda v: int(v) // 100, boundaries, sizes)
+        )
+
+    full = [b.tolist() for b in build()]
+    assert sorted(v for b in full for v in b) == sorted(values.tolist())
+    at = data.draw(st.integers(0, len(full)))
+    it = iter(build())
+    for _ in range(at):
+        next(it)
+    state = json.loads(json.dumps(it.state_dict()))
+    it.close()
+    assert [b.tolist() for b in build().iterate(state)] == full[at:]
