@@ -257,6 +257,7 @@ def test_datasets_exports():
         "download",
         "download_cifar100",
         "embedded",
+        "embedded_detection",
         "synthetic",
     }
     assert (cd.download, cd.download_cifar100) == (cifar10.download, cifar100.download)

@@ -32,6 +32,7 @@ EXTRAS_MODULES = (
     "aiohttp",
     "torch",
     "tqdm",
+    "pycocotools",
 )
 
 BLOCK = """
@@ -226,6 +227,28 @@ def test_the_datasets_work_without_any_extra_and_a_progress_bar_names_its_extra(
         'installed: pip install "conveyor[datasets]"',
         "digits",
         "['tqdm']",
+    ]
+
+
+@pytest.mark.timeout(60)
+def test_coco_reading_without_pycocotools_names_the_detection_extra(tmp_path):
+    out = _run_without(
+        """
+        from conveyor.datasets import detection
+        from conveyor.datasets.coco import CocoDetection
+
+        root = detection.embedded_detection("det", n_train=1, n_test=1)
+        try:
+            CocoDetection(detection.annotation_file(root), detection.image_dir(root))
+        except ImportError as e:
+            print(f"{e.name}: {e}")
+        """,
+        tmp_path,
+        blocked=("pycocotools",),
+    )
+    assert out.splitlines() == [
+        "pycocotools: reading COCO annotations needs the module pycocotools (package "
+        'pycocotools), which is not installed: pip install "conveyor[detection]"'
     ]
 
 

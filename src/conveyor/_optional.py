@@ -28,6 +28,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "aiohttp": ("aiohttp", "http"),
     "torch": ("torch", "torch"),
     "tqdm": ("tqdm", "datasets"),
+    "pycocotools": ("pycocotools", "detection"),
 }
 
 

@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - exercised where numba is absent
     numba = None  # type: ignore[assignment]
 
-__all__ = ["AVAILABLE", "standard_train", "tutorial_eval", "tutorial_train"]
+__all__ = ["AVAILABLE", "resize_bilinear", "standard_train", "tutorial_eval", "tutorial_train"]
 
 AVAILABLE = numba is not None
 
@@ -263,3 +263,27 @@ def standard_train(
             x1 = max(min(cx[j] - cut // 2 + cut, cw), x0c)
             out[j, :, y0:y1, x0c:x1] = fill
     return sink
+
+
+@_jit
+def resize_bilinear(
+    src: Any, y0: Any, y1: Any, wy: Any, x0: Any, x1: Any, wx: Any, out: Any
+) -> None:
+    """``conveyor.image.resize(src, method="bilinear")`` of one ``(H, W, C)`` image into
+    the float32 ``out`` ``(h, w, C)``, given its sampling rows and columns and weights:
+    the same float32 operations in the same order, so the same bits, without the GIL."""
+    h, w, c = out.shape
+    for i in range(h):
+        a = y0[i]
+        b = y1[i]
+        fy = wy[i]
+        for j in range(w):
+            left = x0[j]
+            right = x1[j]
+            fx = wx[j]
+            for k in range(c):
+                tl = np.float32(src[a, left, k])
+                top = tl + (np.float32(src[a, right, k]) - tl) * fx
+                bl = np.float32(src[b, left, k])
+                bottom = bl + (np.float32(src[b, right, k]) - bl) * fx
+                out[i, j, k] = top + (bottom - top) * fy

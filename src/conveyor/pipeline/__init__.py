@@ -5,6 +5,7 @@
 ``Stage`` is the template for stages of your own (``pipe.apply(stage)``).
 """
 
+from conveyor.pipeline.bucket import bucket_by_sequence_length
 from conveyor.pipeline.iterator import PipelineIterator
 from conveyor.pipeline.pipeline import (
     Pipeline,
@@ -41,6 +42,7 @@ __all__ = [
     "StageContext",
     "StageStats",
     "Unit",
+    "bucket_by_sequence_length",
     "concatenate",
     "files",
     "fixed_length_records",

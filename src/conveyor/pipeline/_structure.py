@@ -29,6 +29,8 @@ __all__ = [
     "rows",
     "stack",
     "densify",
+    "lengths",
+    "check_pad",
     "readonly",
     "writable",
 ]
@@ -149,9 +151,92 @@ def stack(elements: Sequence[Any], pad: Any = None, what: str = "batch") -> Any:
         if td != treedef:
             raise InvalidArgumentError(f"cannot {what} elements of different structures")
     nleaves = len(flat[0][0])
+    pads = leaf_pads(pad, treedef, nleaves)
     return unflatten(
-        treedef, [_stack_leaf([f[0][i] for f in flat], pad, i, what) for i in range(nleaves)]
+        treedef,
+        [_stack_leaf([f[0][i] for f in flat], pads[i], i, what) for i in range(nleaves)],
     )
+
+
+def check_pad(pad: Any) -> Any:
+    """A batch's ``pad`` argument in canonical form: ``None`` (refuse ragged components),
+    a value for every component, or a dict of values by component name (``None`` for
+    the components it does not name).
+
+    >>> check_pad(True), check_pad(False), check_pad({"labels": -1, "boxes": True})
+    (0, None, {'labels': -1, 'boxes': 0})
+    """
+    if pad is None or pad is False:
+        return None
+    if pad is True:
+        return 0
+    if isinstance(pad, dict):
+        out = {}
+        for key, value in pad.items():
+            value = check_pad(value)
+            if isinstance(value, dict):
+                raise InvalidArgumentError(f"pad[{key!r}] must be a value, not a dict")
+            out[key] = value
+        return out
+    return pad
+
+
+def leaf_pads(pad: Any, treedef: Treedef, nleaves: int) -> list[Any]:
+    """The padding value of each leaf: a dict ``pad`` names top-level components of a
+    dict element (every leaf under a named key gets its value); any other ``pad`` is
+    every leaf's."""
+    if not isinstance(pad, dict):
+        return [pad] * nleaves
+    if treedef is None or treedef[0] != "dict":
+        raise InvalidArgumentError(
+            f"pad={pad!r} names components, so the elements must be dicts; got {_describe(treedef)}"
+        )
+    _, keys, subs = treedef
+    unknown = sorted(set(pad) - set(keys), key=str)
+    if unknown:
+        raise InvalidArgumentError(
+            f"pad names components {unknown} that the elements do not have (keys {list(keys)})"
+        )
+    pads: list[Any] = []
+    for key, sub in zip(keys, subs):
+        pads.extend([pad.get(key)] * _count(sub))
+    return pads
+
+
+def _count(treedef: Treedef) -> int:
+    if treedef is None:
+        return 1
+    return sum(_count(sub) for sub in treedef[2])
+
+
+def lengths(batch_source: Any, spec: dict[str, str], rows: bool) -> dict[str, np.ndarray]:
+    """The first-axis length of named components of each element, as ``int64`` arrays:
+    ``spec`` maps an output name to a component name. ``batch_source`` is a chunk
+    (``rows=True``) or a list of elements.
+
+    >>> lengths([{"b": np.zeros((2, 4))}, {"b": np.zeros((0, 4))}], {"n": "b"}, rows=False)
+    {'n': array([2, 0])}
+    """
+    out = {}
+    for name, key in spec.items():
+        first = batch_source if rows else (batch_source[0] if batch_source else {})
+        if not isinstance(first, dict) or key not in first:
+            raise InvalidArgumentError(
+                f"lengths: {name!r} counts the component {key!r}, which the elements "
+                "(dicts with that key) do not have"
+            )
+        if rows:
+            column = batch_source[key]
+            if column.dtype == object:
+                values = [len(v) for v in column]
+            elif column.ndim > 1:
+                values = [column.shape[1]] * len(column)
+            else:
+                raise InvalidArgumentError(f"lengths: the component {key!r} is a scalar")
+        else:
+            values = [len(e[key]) for e in batch_source]
+        out[name] = np.asarray(values, np.int64)
+    return out
 
 
 def _stack_leaf(values: list[Any], pad: Any, index: int, what: str) -> np.ndarray:
@@ -196,12 +281,14 @@ def _pad_stack(arrays: list[np.ndarray], index: int, value: Any) -> np.ndarray:
 
 
 def densify(chunk: Any, pad: Any) -> Any:
-    """Turn object leaves holding arrays into dense arrays (for a finished batch)."""
+    """Turn object leaves holding arrays into dense arrays (for a finished batch);
+    ``pad`` as :func:`stack`'s (a value, or a dict of values by component)."""
     leaves, treedef = flatten(chunk)
+    pads = leaf_pads(pad, treedef, len(leaves))
     out = []
     for i, leaf in enumerate(leaves):
         if leaf.dtype == object and len(leaf) and isinstance(leaf[0], np.ndarray):
-            leaf = _stack_leaf(list(leaf), pad, i, "batch")
+            leaf = _stack_leaf(list(leaf), pads[i], i, "batch")
         out.append(leaf)
     return unflatten(treedef, out)
 

@@ -5,7 +5,10 @@ last one smaller unless ``drop_remainder``); each batch is one element of the st
 from then on. Components whose elements differ in shape are padded to the largest —
 with zeros for ``pad=True`` (TensorFlow's ``dynamic_pad``), with ``v`` for ``pad=v`` —
 and refused otherwise, naming the stage. One thread cuts, so batches keep the order of
-their input. When the input fails, the elements gathered so far go out as a short
+their input. For dict elements ``pad`` may name components (``pad={"boxes": 0,
+"labels": -1}``: tf.data's ``padding_values``), and ``lengths={"num_boxes": "boxes"}``
+adds each element's length along the first axis of a component, before padding, as an
+``int64`` vector. When the input fails, the elements gathered so far go out as a short
 batch before the error, even with ``drop_remainder``: nothing valid is lost.
 
 Resuming needs no data in the state: a batch stage's state is where its oldest pending
@@ -31,7 +34,7 @@ from conveyor.pipeline.stage import (
     check_int,
 )
 
-__all__ = ["BatchStage", "UnbatchStage", "RowBuffer"]
+__all__ = ["BatchStage", "UnbatchStage", "RowBuffer", "check_lengths", "make_batch"]
 
 
 class RowBuffer:
@@ -93,18 +96,53 @@ class RowBuffer:
         return before, used
 
 
+def check_lengths(lengths: Any) -> dict[str, str] | None:
+    """``lengths`` as a dict of output name -> component name, or ``None``."""
+    if lengths is None:
+        return None
+    if not isinstance(lengths, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in lengths.items()
+    ):
+        raise InvalidArgumentError(
+            f"lengths must be a dict of new key -> component key (strings), got {lengths!r}"
+        )
+    return dict(lengths)
+
+
+def make_batch(taken: Any, rows: bool, pad: Any, lengths: dict[str, str] | None) -> Any:
+    """One batch from a chunk of rows (``rows``) or a list of elements: components
+    padded by ``pad``, and with ``lengths``, each named component's per-element length
+    added under its new key (the elements must be dicts without that key)."""
+    counts = st.lengths(taken, lengths, rows) if lengths else None
+    batch = st.densify(taken, pad) if rows else st.stack(taken, pad=pad)
+    if counts:
+        clash = sorted(set(counts) & set(batch))
+        if clash:
+            raise InvalidArgumentError(f"lengths: the elements already have the keys {clash}")
+        batch = {**batch, **counts}
+    return batch
+
+
 class BatchStage(Stage):
     """Cuts the stream into batches of ``batch_size`` elements."""
 
-    def __init__(self, batch_size: int, drop_remainder: bool, pad: Any) -> None:
+    def __init__(
+        self,
+        batch_size: int,
+        drop_remainder: bool,
+        pad: Any,
+        lengths: dict[str, str] | None = None,
+    ) -> None:
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.drop_remainder = bool(drop_remainder)
-        # None: refuse ragged batches; otherwise the value to pad with.
-        self.pad = None if pad is None or pad is False else (0 if pad is True else pad)
+        # None: refuse ragged batches; a value to pad with; or a dict of them by key.
+        self.pad = st.check_pad(pad)
+        self.lengths = check_lengths(lengths)
         self.name = f"batch({batch_size})"
 
     def describe(self) -> str:
-        return f"batch({self.batch_size}, drop_remainder={self.drop_remainder}, pad={self.pad!r})"
+        text = f"batch({self.batch_size}, drop_remainder={self.drop_remainder}, pad={self.pad!r}"
+        return text + (f", lengths={self.lengths!r})" if self.lengths else ")")
 
     def output_level(self, levels: list[Any]) -> Any:
         (level,) = levels
@@ -138,7 +176,7 @@ class BatchStage(Stage):
     def _emit(self, out: Output, n: int) -> None:
         taken = self._buffer.take(n)
         try:
-            batch = st.densify(taken, self.pad) if self._rows else st.stack(taken, pad=self.pad)
+            batch = make_batch(taken, self._rows, self.pad, self.lengths)
         except InvalidArgumentError as e:
             raise InvalidArgumentError(f"{self.name}: {e}") from None
         before, skip = self._buffer.resume()

@@ -198,7 +198,13 @@ class Pipeline:
         """
         return self._then(ShuffleStage(min_after_dequeue, seed, chunk))
 
-    def batch(self, batch_size: int, drop_remainder: bool = False, pad: Any = False) -> Pipeline:
+    def batch(
+        self,
+        batch_size: int,
+        drop_remainder: bool = False,
+        pad: Any = False,
+        lengths: dict[str, str] | None = None,
+    ) -> Pipeline:
         """Group elements into batches (each leaf gains a leading batch axis).
 
         Args:
@@ -206,9 +212,22 @@ class Pipeline:
             drop_remainder: drop a last, smaller batch.
             pad: ``True`` pads components of different shapes with zeros to the
                 largest (TF's ``dynamic_pad``); a value (``pad=-1``) pads with it;
-                ``False`` makes such batches an error naming the stage.
+                ``False`` makes such batches an error naming the stage. For dict
+                elements, a dict pads the components it names with their values
+                (tf.data's ``padded_batch`` ``padding_values``): ``pad={"boxes": 0,
+                "labels": -1}``; the others must agree in shape.
+            lengths: for dict elements, ``{"num_boxes": "boxes"}`` adds to each batch
+                the key ``"num_boxes"``: every element's length along the first axis
+                of ``"boxes"`` before padding, ``int64`` of shape ``(batch,)``.
+
+        >>> import numpy as np
+        >>> els = [{"boxes": np.ones((k, 4), np.float32), "labels": np.arange(k)} for k in (2, 0)]
+        >>> b = next(iter(from_iterable(els).batch(
+        ...     2, pad={"boxes": 0, "labels": -1}, lengths={"num_boxes": "boxes"})))
+        >>> b["boxes"].shape, b["labels"].tolist(), b["num_boxes"].tolist()
+        ((2, 2, 4), [[0, 1], [-1, -1]], [2, 0])
         """
-        stage = BatchStage(batch_size, drop_remainder, pad)  # checks the arguments
+        stage = BatchStage(batch_size, drop_remainder, pad, lengths)  # checks the arguments
         source = self._stage
         if (
             not self._parents
@@ -216,6 +235,7 @@ class Pipeline:
             and source.batch is None
             and source.level == 0
             and stage.pad is None
+            and stage.lengths is None
         ):
             # Right after a random-access source the batch is cut by the source itself.
             fused = source.with_batch(stage.batch_size, stage.drop_remainder)
