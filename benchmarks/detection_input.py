@@ -22,7 +22,7 @@ Each round runs every configuration once, one pass over the images each (thread 
 worker start-up included), in turns; the figures are the median and the range over the
 rounds.
 
-Run: ``flock /tmp/bench.lock python benchmarks/detection_input.py`` (``--help`` for
+Run: ``python benchmarks/detection_input.py`` (``--help`` for
 sizes). Torch is imported only where the DataLoader runs.
 """
 
