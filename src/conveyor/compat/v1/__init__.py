@@ -84,6 +84,7 @@ from conveyor.compat.v1._ops import (
     to_float as to_float,
     to_int32 as to_int32,
     to_int64 as to_int64,
+    transpose as transpose,
 )
 from conveyor.compat.v1._queues import (
     FIFOQueue as FIFOQueue,

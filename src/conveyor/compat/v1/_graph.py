@@ -695,7 +695,9 @@ class Variable:
             with st.lock:
                 st.value = np.array(inputs[0], copy=True)
 
-        self.initializer = make_op("Assign", [init], initialize, [], name=self._op.name + "/Assign")
+        self.initializer = make_op(
+            "Assign", [init], initialize, [], name=self._op.name + "/Assign", stateful=True
+        )
         self.initial_value = init
 
         def read(run: RunContext, inputs: list[Any]) -> Any:

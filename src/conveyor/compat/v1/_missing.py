@@ -6,6 +6,11 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 
+class NotCoveredError(NotImplementedError, AttributeError):
+    """A TensorFlow name the facade does not cover. A ``NotImplementedError``; an
+    ``AttributeError`` too, so ``hasattr`` and ``getattr(tf, name, default)`` work."""
+
+
 def missing_names(module: str, prefix: str, hint: str) -> Callable[[str], NoReturn]:
     """``__getattr__`` for ``module``: any unknown public name raises
     ``NotImplementedError`` naming ``prefix.name`` and pointing to ``hint``; private
@@ -15,7 +20,7 @@ def missing_names(module: str, prefix: str, hint: str) -> Callable[[str], NoRetu
     def __getattr__(name: str) -> NoReturn:
         if name.startswith("_"):
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        raise NotImplementedError(
+        raise NotCoveredError(
             f"{prefix}.{name} is not part of conveyor.compat.v1, which covers TensorFlow 1's "
             f"input pipelines; use {hint} (see docs/compat.md)"
         )
