@@ -139,9 +139,11 @@ def test_dequeue_without_started_runners_warns(monkeypatch):
     monkeypatch.setattr(_queues, "RUNNER_GRACE_SECS", 0.05)
     q = tf.train.string_input_producer(["a", "b"], shuffle=False)
     with tf.Session() as sess:
-        with pytest.warns(RuntimeWarning, match="start_queue_runners"):
-            with pytest.raises(tf.errors.DeadlineExceededError):
-                sess.run(q.dequeue(), options=tf.RunOptions(timeout_in_ms=300))
+        with (
+            pytest.warns(RuntimeWarning, match="start_queue_runners"),
+            pytest.raises(tf.errors.DeadlineExceededError),
+        ):
+            sess.run(q.dequeue(), options=tf.RunOptions(timeout_in_ms=300))
         tf.train.start_queue_runners(sess)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
