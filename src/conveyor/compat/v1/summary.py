@@ -116,9 +116,8 @@ def scalar(name: str, tensor: Any, collections: Any = None, family: str | None =
     def compute(run: RunContext, v: list[Any]) -> Any:
         return _string(_summary([_scalar_value(tag, float(np.asarray(v[0])))]))
 
-    return _register(
-        make_op("ScalarSummary", [t], compute, [("string", [])], name=name), collections
-    ).outputs[0]  # type: ignore[arg-type, union-attr]
+    op = make_op("ScalarSummary", [t], compute, [("string", [])], name=name)
+    return _register(op.outputs[0], collections)
 
 
 def _string(data: bytes) -> np.ndarray:
@@ -164,9 +163,8 @@ def image(
             values.append(_image_value(label, h, w, c, encode_png(img)))
         return _string(_summary(values))
 
-    return _register(
-        make_op("ImageSummary", [t], compute, [("string", [])], name=name), collections
-    ).outputs[0]  # type: ignore[arg-type, union-attr]
+    op = make_op("ImageSummary", [t], compute, [("string", [])], name=name)
+    return _register(op.outputs[0], collections)
 
 
 def merge(inputs: Any, collections: Any = None, name: str | None = None) -> Tensor:
