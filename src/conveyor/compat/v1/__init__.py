@@ -17,7 +17,8 @@ variables, summaries) to the graph. Anything outside the covered surface raises
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import builtins
+from typing import Any
 
 from conveyor.compat.v1 import (
     app as app,
@@ -35,10 +36,14 @@ from conveyor.compat.v1._dtypes import (
     as_dtype as as_dtype,
 )
 from conveyor.compat.v1._graph import (
+    ConfigProto as ConfigProto,
+    GPUOptions as GPUOptions,
     Graph as Graph,
     GraphKeys as GraphKeys,
     InteractiveSession as InteractiveSession,
     Operation as Operation,
+    RunMetadata as RunMetadata,
+    RunOptions as RunOptions,
     Session as Session,
     SparseTensor as SparseTensor,
     Tensor as Tensor,
@@ -204,39 +209,8 @@ def enable_eager_execution(*args: Any, **kwargs: Any) -> None:
     )
 
 
-def executing_eagerly() -> bool:
+def executing_eagerly() -> builtins.bool:
     return False
-
-
-class RunOptions(NamedTuple):
-    """Options of one ``Session.run`` (``tf.RunOptions``): ``timeout_in_ms`` bounds how
-    long its blocking ops wait (then ``DeadlineExceededError``); 0 waits forever."""
-
-    timeout_in_ms: int = 0
-    trace_level: int = 0
-    inter_op_thread_pool: int = 0
-    output_partition_graphs: bool = False
-    report_tensor_allocations_upon_oom: bool = False
-
-    NO_TRACE = 0
-    SOFTWARE_TRACE = 1
-    HARDWARE_TRACE = 2
-    FULL_TRACE = 3
-
-
-class RunMetadata:
-    """Accepted by ``Session.run``; nothing is recorded (``tf.RunMetadata``)."""
-
-
-class ConfigProto:
-    """Accepted by ``Session``; everything runs in this process (``tf.ConfigProto``)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.__dict__.update(kwargs)
-
-
-class GPUOptions(ConfigProto):
-    """Accepted (``tf.GPUOptions``)."""
 
 
 __getattr__ = missing_names(

@@ -164,9 +164,9 @@ def to_numpy(value: Any, dtype: DType) -> np.ndarray:
         arr = np.asarray(value, dtype=object)
         if arr.ndim == 0:
             item = arr.item()
-            out = np.empty((), dtype=object)
-            out[()] = _as_bytes(item)
-            return out
+            scalar: np.ndarray = np.empty((), dtype=object)
+            scalar[()] = _as_bytes(item)
+            return scalar
         flat = [_as_bytes(v) for v in arr.reshape(-1)]
         out = np.empty(len(flat), dtype=object)
         out[:] = flat
@@ -234,7 +234,7 @@ class TensorShape:
             self._dims = tuple(
                 None
                 if d is None or (isinstance(d, Dimension) and d.value is None)
-                else int(d.value if isinstance(d, Dimension) else d)
+                else int(d.value if isinstance(d, Dimension) else d)  # type: ignore[arg-type]
                 for d in dims
             )
             self._dims = tuple(None if d is not None and d < 0 else d for d in self._dims)

@@ -25,7 +25,6 @@ from conveyor.compat.v1._dtypes import (
     as_dtype,
     as_shape,
     infer_dtype,
-    string,
     to_numpy,
 )
 from conveyor.core.errors import (
@@ -51,6 +50,10 @@ __all__ = [
     "convert_to_tensor",
     "name_scope",
     "make_op",
+    "RunOptions",
+    "RunMetadata",
+    "ConfigProto",
+    "GPUOptions",
 ]
 
 
@@ -591,11 +594,8 @@ def constant_tensor(
         raise TypeError(
             f"Expected {dt.name}, got {value!r} of type '{type(value).__name__}' instead."
         ) from e
-    if dtype is not None and dt is not string and not isinstance(value, np.ndarray):
-        if not np.array_equal(np.asarray(value).astype(arr.dtype), arr):
-            pass
     if shape is not None:
-        target = tuple(int(d) for d in as_shape(shape).as_list())
+        target = tuple(int(d or 0) for d in as_shape(shape).as_list())
         if arr.size == 1 and int(np.prod(target)) != 1:
             arr = np.full(target, arr.reshape(()), dtype=arr.dtype)
         elif arr.size == int(np.prod(target)):
@@ -635,7 +635,7 @@ def convert_to_tensor(
     if isinstance(value, list | tuple) and any(isinstance(v, Tensor) for v in value):
         from conveyor.compat.v1 import _ops
 
-        return _ops.stack(list(value), name=name)
+        return _ops.stack(list(value), name=name or "stack")
     return constant_tensor(value, dtype=dtype, name=name or "Const", graph=graph)
 
 
@@ -1011,12 +1011,11 @@ class Session:
             return rebuild_dict
         if isinstance(fetches, tuple) and hasattr(fetches, "_fields"):
             parts = [self._flatten(f, targets) for f in fetches]
-            kind = type(fetches)
-            return lambda values: kind(*[p(values) for p in parts])
+            named = type(fetches)
+            return lambda values: named(*[p(values) for p in parts])
         if isinstance(fetches, list | tuple):
             parts = [self._flatten(f, targets) for f in fetches]
-            kind = type(fetches)
-            if kind is list:
+            if type(fetches) is list:
                 return lambda values: [p(values) for p in parts]
             return lambda values: tuple(p(values) for p in parts)
         element = self._element(fetches)
@@ -1176,6 +1175,36 @@ class InteractiveSession(Session):
                 if graphs[i] is self._graph:
                     del graphs[i]
                     break
+
+
+class RunOptions:
+    """Options of one ``Session.run`` (``tf.RunOptions``): ``timeout_in_ms`` bounds how
+    long its blocking ops wait (then ``DeadlineExceededError``); 0 waits forever."""
+
+    NO_TRACE = 0
+    SOFTWARE_TRACE = 1
+    HARDWARE_TRACE = 2
+    FULL_TRACE = 3
+
+    def __init__(self, timeout_in_ms: int = 0, trace_level: int = 0, **kwargs: Any) -> None:
+        self.timeout_in_ms = timeout_in_ms
+        self.trace_level = trace_level
+        self.__dict__.update(kwargs)
+
+
+class RunMetadata:
+    """Accepted by ``Session.run``; nothing is recorded (``tf.RunMetadata``)."""
+
+
+class ConfigProto:
+    """Accepted by ``Session``; everything runs in this process (``tf.ConfigProto``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.__dict__.update(kwargs)
+
+
+class GPUOptions(ConfigProto):
+    """Accepted (``tf.GPUOptions``)."""
 
 
 def placeholder(dtype: Any, shape: Any = None, name: str | None = None) -> Tensor:

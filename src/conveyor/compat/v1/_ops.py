@@ -120,10 +120,12 @@ def binary(a: Any, b: Any, fn: Any, name: str) -> Tensor:
 def _broadcast_shape(a: TensorShape, b: TensorShape) -> TensorShape:
     if a.ndims is None or b.ndims is None:
         return TensorShape(None)
-    da, db = a.as_list(), b.as_list()
+    da: list[int | None] = a.as_list()
+    db: list[int | None] = b.as_list()
     n = max(len(da), len(db))
-    da = [1] * (n - len(da)) + da
-    db = [1] * (n - len(db)) + db
+    pad_a: list[int | None] = [1] * (n - len(da))
+    pad_b: list[int | None] = [1] * (n - len(db))
+    da, db = pad_a + da, pad_b + db
     out = []
     for x, y in zip(da, db):
         if x == 1:

@@ -512,8 +512,8 @@ def _shapes(lists: list[list[Tensor]], shapes: Any, enqueue_many: bool) -> list[
             if enqueue_many:
                 sh = sh[1:]
             merged = sh if merged is None else merged.merge_with(sh)
-        out.append(merged)  # type: ignore[arg-type]
-    return out
+        out.append(merged)
+    return [s if s is not None else TensorShape(None) for s in out]
 
 
 def _keep(keep_input: Any, enqueue_many: bool) -> Tensor | None:

@@ -210,7 +210,9 @@ def central_crop(image: Any, central_fraction: float) -> Tensor:
     t = _image(image)
     shape = TensorShape(None)
     if t.shape.is_fully_defined():
-        probe = _cv().central_crop(np.zeros(tuple(t.shape.as_list()), np.uint8), central_fraction)
+        probe = _cv().central_crop(
+            np.zeros([int(d or 0) for d in t.shape.as_list()], np.uint8), central_fraction
+        )
         shape = TensorShape(probe.shape)
     elif t.shape.ndims is not None:
         shape = TensorShape([*t.shape.as_list()[:-3], None, None, t.shape.as_list()[-1]])
