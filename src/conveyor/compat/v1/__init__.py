@@ -23,6 +23,7 @@ from typing import Any
 from conveyor.compat.v1 import (
     app as app,
     flags as flags,
+    gfile as gfile,
     image as image,
     logging as logging,
     python_io as python_io,
