@@ -110,6 +110,10 @@ class Operation:
         self.stateful = stateful
         self.outputs = [Tensor(self, i, dt, sh) for i, (dt, sh) in enumerate(outputs)]
         self._id = graph._next_id()
+        # For runner threads that run this op over blocks (see _vectorize): how it
+        # computes a block of elements, or (a reader's read, a dequeue) takes one.
+        self._batch: Any = None
+        self._batch_source: Any = None
 
     @property
     def inputs(self) -> list[Tensor]:
@@ -965,6 +969,22 @@ class Session:
         run.sequence = ticket
         try:
             run.evaluate(op)
+        except CancelledError:
+            if self._closed:
+                raise _SessionClosed() from None
+            raise
+        finally:
+            if ticket is not None:
+                ticket.release()
+
+    def _run_block(self, plan: Any, ticket: Any = None) -> None:
+        """Run a runner's enqueue op over a block of elements (see ``_vectorize``)."""
+        from conveyor.compat.v1._vectorize import run_block
+
+        if self._closed:
+            raise _SessionClosed()
+        try:
+            run_block(plan, self, ticket)
         except CancelledError:
             if self._closed:
                 raise _SessionClosed() from None

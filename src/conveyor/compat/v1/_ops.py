@@ -19,6 +19,7 @@ from conveyor.compat.v1._graph import (
     get_default_graph,
     make_op,
 )
+from conveyor.compat.v1._vectorize import Unbatchable, elementwise, only_first_batched
 from conveyor.core.errors import InvalidArgumentError, UnimplementedError
 
 # The default graph-level seed TensorFlow uses when only an op seed is given.
@@ -74,8 +75,11 @@ def random_op(
     outputs: Sequence[tuple[Any, Any]],
     seed: int | None,
     name: str | None = None,
+    batch_fn: Any = None,
 ) -> Operation:
-    """An op computing ``fn(rng, *input_values)`` with its own per-session generator."""
+    """An op computing ``fn(rng, *input_values)`` with its own per-session generator;
+    ``batch_fn(rng, *values)``, when given, computes a block of elements (the first input
+    batched) with independent draws per element."""
     seeds = get_seed(seed)
     holder: list[Operation] = []
 
@@ -86,6 +90,17 @@ def random_op(
 
     op = make_op(op_type, inputs, compute, outputs, name=name, stateful=True)
     holder.append(op)
+    op._seeds = seeds  # type: ignore[attr-defined]
+    if batch_fn is not None:
+
+        def batch(run: RunContext, values: list[Any], batched: list[bool]) -> Any:
+            if not batched[0] or any(batched[1:]):
+                raise Unbatchable()
+            state = random_state(run, holder[0], seeds)
+            with state.lock:
+                return batch_fn(state.rng, *values)
+
+        op._batch = batch
     return op
 
 
@@ -114,7 +129,9 @@ def binary(a: Any, b: Any, fn: Any, name: str) -> Tensor:
     def compute(run: RunContext, v: list[Any]) -> Any:
         return np.asarray(fn(v[0], v[1])).astype(np_type, copy=False)
 
-    return make_op(name[:1].upper() + name[1:], [ta, tb], compute, [(out_dtype, shape)]).outputs[0]
+    op = make_op(name[:1].upper() + name[1:], [ta, tb], compute, [(out_dtype, shape)])
+    op._batch = elementwise(compute)
+    return op.outputs[0]
 
 
 def _broadcast_shape(a: TensorShape, b: TensorShape) -> TensorShape:
@@ -143,7 +160,9 @@ def _broadcast_shape(a: TensorShape, b: TensorShape) -> TensorShape:
 
 def unary(x: Any, fn: Any, name: str) -> Tensor:
     t = convert_to_tensor(x)
-    return make_op(name, [t], lambda run, v: fn(v[0]), [(t.dtype, t.shape)]).outputs[0]
+    op = make_op(name, [t], lambda run, v: fn(v[0]), [(t.dtype, t.shape)])
+    op._batch = elementwise(op._compute)
+    return op.outputs[0]
 
 
 def add(x: Any, y: Any, name: str | None = None) -> Tensor:
@@ -161,7 +180,9 @@ def subtract(x: Any, y: Any, name: str | None = None) -> Tensor:
 def identity(input: Any, name: str | None = None) -> Tensor:
     """``input`` unchanged (``tf.identity``)."""
     t = convert_to_tensor(input)
-    return make_op("Identity", [t], lambda run, v: v[0], [(t.dtype, t.shape)], name=name).outputs[0]
+    op = make_op("Identity", [t], lambda run, v: v[0], [(t.dtype, t.shape)], name=name)
+    op._batch = elementwise(op._compute)
+    return op.outputs[0]
 
 
 def no_op(name: str | None = None) -> Operation:
@@ -191,7 +212,11 @@ def cast(x: Any, dtype: Any, name: str | None = None) -> Tensor:
             raise UnimplementedError(f"Cast {source.name} to {target.name} is not supported")
         return np.asarray(v[0]).astype(np_type)
 
-    return make_op("Cast", [t], compute, [(target, t.shape)], name=name).outputs[0]
+    op = make_op("Cast", [t], compute, [(target, t.shape)], name=name)
+    op._batch = elementwise(compute)
+    if source.name == "uint8" and target.name == "float32":
+        op._fuse = ("uint8_to_float32",)  # type: ignore[attr-defined]
+    return op.outputs[0]
 
 
 to_float = lambda x, name=None: cast(x, "float32", name)  # noqa: E731
@@ -255,7 +280,14 @@ def reshape(tensor: Any, shape: Any, name: str | None = None) -> Tensor:
                 f"shape has {need}"
             ) from None
 
-    return make_op("Reshape", [t, shape_t], compute, [(t.dtype, static)], name=name).outputs[0]
+    op = make_op("Reshape", [t, shape_t], compute, [(t.dtype, static)], name=name)
+
+    def batch(run: RunContext, v: list[Any], batched: list[bool]) -> Any:
+        arr = np.asarray(v[0])
+        return compute(run, [arr, [len(arr), *np.asarray(v[1]).reshape(-1).tolist()]])
+
+    op._batch = only_first_batched(batch)
+    return op.outputs[0]
 
 
 def transpose(a: Any, perm: Any = None, name: str = "transpose", conjugate: bool = False) -> Tensor:
@@ -280,7 +312,15 @@ def transpose(a: Any, perm: Any = None, name: str = "transpose", conjugate: bool
                 f"transpose expects a vector of size {arr.ndim}: {e}"
             ) from None
 
-    return make_op("Transpose", [t], compute, [(t.dtype, static)], name=name).outputs[0]
+    op = make_op("Transpose", [t], compute, [(t.dtype, static)], name=name)
+
+    def batch(run: RunContext, v: list[Any], batched: list[bool]) -> Any:
+        arr = np.asarray(v[0])
+        order = list(range(arr.ndim - 1, 0, -1)) if p is None else [i + 1 for i in p]
+        return np.transpose(arr, [0, *order])  # a view, as the sliced block
+
+    op._batch = only_first_batched(batch)
+    return op.outputs[0]
 
 
 def slice(input_: Any, begin: Any, size: Any, name: str | None = None) -> Tensor:
@@ -399,7 +439,17 @@ def _slice_op(t: Tensor, key: tuple[Any, ...], name: str) -> Tensor:
             raise InvalidArgumentError(f"slice index out of bounds: {err}") from None
         return np.ascontiguousarray(out) if isinstance(out, np.ndarray) else np.asarray(out)
 
-    return make_op("StridedSlice", [t], compute, [(t.dtype, static)], name=name).outputs[0]
+    op = make_op("StridedSlice", [t], compute, [(t.dtype, static)], name=name)
+    batched_key = (np.s_[:], *key)
+
+    def batch(run: RunContext, v: list[Any], batched: list[bool]) -> Any:
+        if Ellipsis in key and np.ndim(v[0]) == 0:
+            raise Unbatchable()
+        # A view: the next op (or the enqueue, which copies) reads it in place.
+        return np.asarray(np.asarray(v[0])[batched_key])
+
+    op._batch = only_first_batched(batch)
+    return op.outputs[0]
 
 
 def _partial_slice_shape(dims: list[int | None], key: tuple[Any, ...]) -> TensorShape:
@@ -468,7 +518,21 @@ def squeeze(
         except ValueError as e:
             raise InvalidArgumentError(f"Can not squeeze: {e}") from None
 
-    return make_op("Squeeze", [t], compute, [(t.dtype, static)], name=name).outputs[0]
+    op = make_op("Squeeze", [t], compute, [(t.dtype, static)], name=name)
+
+    def batch(run: RunContext, v: list[Any], batched: list[bool]) -> Any:
+        arr = np.asarray(v[0])
+        if axes is None:
+            shifted = tuple(i + 1 for i, d in enumerate(arr.shape[1:]) if d == 1)
+        else:
+            shifted = tuple(a + 1 if a >= 0 else a for a in axes)
+        try:
+            return np.squeeze(arr, axis=shifted)
+        except ValueError:
+            raise Unbatchable() from None
+
+    op._batch = only_first_batched(batch)
+    return op.outputs[0]
 
 
 def expand_dims(input: Any, axis: Any = None, name: str | None = None, dim: Any = None) -> Tensor:
@@ -569,7 +633,15 @@ def gather(
         except IndexError as e:
             raise InvalidArgumentError(f"indices out of range: {e}") from None
 
-    return make_op("GatherV2", [p, i], compute, [(p.dtype, static)], name=name).outputs[0]
+    op = make_op("GatherV2", [p, i], compute, [(p.dtype, static)], name=name)
+
+    def batch(run: RunContext, v: list[Any], batched: list[bool]) -> Any:
+        if batched[0] or not batched[1] or axis != 0:
+            raise Unbatchable()
+        return compute(run, v)
+
+    op._batch = batch
+    return op.outputs[0]
 
 
 def shape(input: Any, name: str | None = None, out_type: Any = "int32") -> Tensor:
@@ -622,7 +694,17 @@ def decode_raw(
     def compute(run: RunContext, v: list[Any]) -> Any:
         return _decode_raw(v[0], np_type, little_endian=little_endian)
 
-    return make_op("DecodeRaw", [t], compute, [(target, static)], name=name).outputs[0]
+    op = make_op("DecodeRaw", [t], compute, [(target, static)], name=name)
+
+    def batch(run: RunContext, v: list[Any], batched: list[bool]) -> Any:
+        block = v[0]
+        if not (isinstance(block, np.ndarray) and block.dtype == np.uint8 and block.ndim == 2):
+            if len({len(b) for b in np.asarray(block, dtype=object).reshape(-1)}) > 1:
+                raise Unbatchable()
+        return _decode_raw(block, np_type, little_endian=little_endian)
+
+    op._batch = only_first_batched(batch)
+    return op.outputs[0]
 
 
 def random_crop(value: Any, size: Any, seed: int | None = None, name: str | None = None) -> Tensor:
@@ -655,7 +737,20 @@ def random_crop(value: Any, size: Any, seed: int | None = None, name: str | None
         offsets = [int(rng.integers(0, s - d + 1)) for d, s in zip(dims, arr.shape)]
         return np.ascontiguousarray(arr[tuple(np.s_[o : o + d] for o, d in zip(offsets, dims))])
 
-    return random_op("RandomCrop", [t], crop, [(t.dtype, dims)], seed, name=name).outputs[0]
+    def crop_block(rng: np.random.Generator, block: Any) -> Any:
+        block = np.asarray(block)
+        if block.ndim == 4 and len(dims) == 3 and dims[2] == block.shape[3]:
+            if dims[0] > block.shape[1] or dims[1] > block.shape[2]:
+                raise InvalidArgumentError(
+                    f"Need value.shape >= size, got {list(block.shape[1:])} and {dims}"
+                )
+            return _image.random_crop(block, dims[:2], rng=rng)
+        return np.stack([crop(rng, x) for x in block])
+
+    op = random_op("RandomCrop", [t], crop, [(t.dtype, dims)], seed, name=name, batch_fn=crop_block)
+    if len(dims) == 3:
+        op._fuse = ("random_crop", dims[0], dims[1], dims[2])  # type: ignore[attr-defined]
+    return op.outputs[0]
 
 
 def random_shuffle(value: Any, seed: int | None = None, name: str | None = None) -> Tensor:

@@ -258,7 +258,9 @@ class QueueBase:
                 return
             queue.enqueue(self._pack(v), timeout=run.timeout)
 
-        return make_op("QueueEnqueueV2", tensors, compute, [], name=name, stateful=True)
+        op = make_op("QueueEnqueueV2", tensors, compute, [], name=name, stateful=True)
+        op._enqueue_queue = self  # type: ignore[attr-defined]
+        return op
 
     def enqueue_many(self, vals: Any, name: str | None = None) -> Operation:
         """An operation enqueueing the slices of ``vals`` along their first dimension
@@ -368,7 +370,44 @@ class QueueBase:
             return out
 
         op = make_op(kind, inputs, compute, self._outputs(lead), name=name, stateful=True)
+        if kind == "QueueDequeueV2" and self._stackable():
+            op._batch_source = lambda run, k: self._take_block(run, k)
         return self._result(op)
+
+    def _stackable(self) -> bool:
+        # Elements of fully known shapes stack into a block as they are.
+        return type(self) is not PaddingFIFOQueue and all(
+            s.is_fully_defined() for s in self._shapes
+        )
+
+    def _take_block(self, run: RunContext, k: int) -> tuple[Any, ...]:
+        """Up to ``k`` elements for a vectorized runner: one, waited for as ``dequeue``
+        waits, and those the queue already holds beyond it."""
+        first = self._blocking(run, lambda q, t: q.dequeue(timeout=t), sequenced=False)
+        queue = self._queue(run)
+        extra = min(k - 1, queue.size())
+        rest = None
+        if extra > 0:
+            try:
+                rest = queue.dequeue_many(extra, timeout=0)
+            except DeadlineExceededError:  # another consumer took them first
+                rest = None
+        firsts = self._components(first)
+        if rest is None:
+            return tuple(
+                np.expand_dims(np.asarray(f, dtype=object if isinstance(f, bytes) else None), 0)
+                for f in firsts
+            )
+        rests = self._components(rest)
+        return tuple(
+            np.concatenate([np.expand_dims(np.asarray(f, dtype=r.dtype), 0), r])
+            for f, r in zip(firsts, rests)
+        )
+
+    def _components(self, value: Any) -> list[Any]:
+        if self._names is not None:
+            return [value[n] for n in self._names]
+        return list(value) if len(self._dtypes) > 1 else [value]
 
     def dequeue(self, name: str | None = None) -> Any:
         """Dequeue one element (``tf.QueueBase.dequeue``): a tensor for a one-component

@@ -78,6 +78,7 @@ class ReaderBase:
         op = make_op(
             "ReaderReadV2", [], compute, [("string", []), ("string", [])], name=name, stateful=True
         )
+        op._batch_source = lambda run, k: self._reader(run).read_up_to(_SessionQueue(work, run), k)
         return op.outputs[0], op.outputs[1]
 
     def read_up_to(

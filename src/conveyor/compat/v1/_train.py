@@ -175,6 +175,13 @@ class QueueRunner:
 
     @staticmethod
     def _enqueue_fn(sess: Session, op: Operation, sequencer: Any) -> Any:
+        from conveyor.compat.v1._vectorize import plan_for
+
+        plan = plan_for(op)
+        if plan is not None:
+            if sequencer is None:
+                return lambda: sess._run_block(plan)
+            return lambda: sess._run_block(plan, Ticket(sequencer))
         if sequencer is None:
             return lambda: sess._run_op(op)
         return lambda: sess._run_op(op, Ticket(sequencer))

@@ -15,6 +15,7 @@ from conveyor.compat.v1._dtypes import TensorShape, as_dtype
 from conveyor.compat.v1._graph import RunContext, Tensor, convert_to_tensor, make_op
 from conveyor.compat.v1._missing import missing_names
 from conveyor.compat.v1._ops import random_crop as _random_crop, random_op
+from conveyor.compat.v1._vectorize import Unbatchable, per_image
 
 __all__ = [
     "random_flip_left_right",
@@ -57,20 +58,48 @@ def _cv() -> Any:
 
 def _same(op_type: str, image: Any, fn: Any, name: str | None = None, dtype: Any = None) -> Tensor:
     t = _image(image)
-    return make_op(
-        op_type, [t], lambda run, v: fn(v[0]), [(dtype or t.dtype, t.shape)], name=name
-    ).outputs[0]
+    op = make_op(op_type, [t], lambda run, v: fn(v[0]), [(dtype or t.dtype, t.shape)], name=name)
+    op._batch = per_image(op._compute)
+    return op.outputs[0]
+
+
+def _per_image_draws(fn: Any) -> Any:
+    def block(rng: Any, images: Any) -> Any:
+        if np.ndim(images) != 4:
+            raise Unbatchable()
+        return fn(rng, images)
+
+    return block
 
 
 def _random(op_type: str, image: Any, fn: Any, seed: int | None) -> Tensor:
     t = _image(image)
-    return random_op(op_type, [t], fn, [(t.dtype, t.shape)], seed).outputs[0]
+    op = random_op(op_type, [t], fn, [(t.dtype, t.shape)], seed, batch_fn=_per_image_draws(fn))
+    return op.outputs[0]
+
+
+def _fusable(t: Tensor, what: tuple[Any, ...]) -> Tensor:
+    """Mark ``t``'s op as a step conveyor's fused recipes implement (see ``_vectorize``)."""
+    t.op._fuse = what  # type: ignore[attr-defined]
+    return t
+
+
+def _per_image_op(op_type: str, inputs: list[Any], compute: Any, outputs: list[Any]) -> Any:
+    op = make_op(op_type, inputs, compute, outputs)
+    op._batch = per_image(compute)
+    return op
 
 
 def random_flip_left_right(image: Any, seed: int | None = None) -> Tensor:
     """Flip left-right with probability 1/2 (``tf.image.random_flip_left_right``)."""
-    return _random(
-        "RandomFlipLeftRight", image, lambda rng, x: _cv().random_flip_left_right(x, rng=rng), seed
+    return _fusable(
+        _random(
+            "RandomFlipLeftRight",
+            image,
+            lambda rng, x: _cv().random_flip_left_right(x, rng=rng),
+            seed,
+        ),
+        ("flip_left_right",),
     )
 
 
@@ -89,11 +118,14 @@ def random_brightness(image: Any, max_delta: float, seed: int | None = None) -> 
     """
     if max_delta < 0:
         raise ValueError("max_delta must be non-negative.")
-    return _random(
-        "RandomBrightness",
-        image,
-        lambda rng, x: _cv().random_brightness(x, max_delta, rng=rng),
-        seed,
+    return _fusable(
+        _random(
+            "RandomBrightness",
+            image,
+            lambda rng, x: _cv().random_brightness(x, max_delta, rng=rng),
+            seed,
+        ),
+        ("brightness", float(max_delta)),
     )
 
 
@@ -111,11 +143,14 @@ def random_contrast(image: Any, lower: float, upper: float, seed: int | None = N
         ValueError: ``upper <= lower`` or ``lower < 0``.
     """
     _check_range(lower, upper)
-    return _random(
-        "RandomContrast",
-        image,
-        lambda rng, x: _cv().random_contrast(x, lower, upper, rng=rng),
-        seed,
+    return _fusable(
+        _random(
+            "RandomContrast",
+            image,
+            lambda rng, x: _cv().random_contrast(x, lower, upper, rng=rng),
+            seed,
+        ),
+        ("contrast", float(lower), float(upper)),
     )
 
 
@@ -170,11 +205,14 @@ def adjust_hue(image: Any, delta: float, name: str | None = None) -> Tensor:
 def per_image_standardization(image: Any) -> Tensor:
     """Scale each image to mean 0 and variance 1 (``tf.image.per_image_standardization``);
     float32."""
-    return _same(
-        "PerImageStandardization",
-        image,
-        lambda x: _cv().per_image_standardization(x),
-        dtype="float32",
+    return _fusable(
+        _same(
+            "PerImageStandardization",
+            image,
+            lambda x: _cv().per_image_standardization(x),
+            dtype="float32",
+        ),
+        ("standardize",),
     )
 
 
@@ -188,12 +226,15 @@ def resize_image_with_crop_or_pad(image: Any, target_height: int, target_width: 
     t = _image(image)
     dims = t.shape.as_list() if t.shape.ndims is not None else [None, None, None]
     shape = TensorShape([*dims[:-3], target_height, target_width, dims[-1]])
-    return make_op(
-        "ResizeWithCropOrPad",
-        [t],
-        lambda run, v: _cv().resize_with_crop_or_pad(v[0], target_height, target_width),
-        [(t.dtype, shape)],
-    ).outputs[0]
+    return _fusable(
+        _per_image_op(
+            "ResizeWithCropOrPad",
+            [t],
+            lambda run, v: _cv().resize_with_crop_or_pad(v[0], target_height, target_width),
+            [(t.dtype, shape)],
+        ).outputs[0],
+        ("crop_or_pad", int(target_height), int(target_width)),
+    )
 
 
 resize_with_crop_or_pad = resize_image_with_crop_or_pad
@@ -216,7 +257,7 @@ def central_crop(image: Any, central_fraction: float) -> Tensor:
         shape = TensorShape(probe.shape)
     elif t.shape.ndims is not None:
         shape = TensorShape([*t.shape.as_list()[:-3], None, None, t.shape.as_list()[-1]])
-    return make_op(
+    return _per_image_op(
         "CentralCrop",
         [t],
         lambda run, v: _cv().central_crop(v[0], central_fraction),
