@@ -219,3 +219,12 @@ def test_tensor_static_shapes():
     assert tf.placeholder(tf.float32).shape.ndims is None
     with pytest.raises(ValueError):
         tf.placeholder(tf.float32).shape.as_list()
+
+
+def test_constants_refuse_lossy_values():
+    with pytest.raises(TypeError, match="Expected int32"):
+        tf.constant(1.5, dtype=tf.int32)
+    assert tf.constant(2.0, dtype=tf.int32).dtype == tf.int32
+    q = tf.FIFOQueue(2, tf.int32)
+    with pytest.raises(TypeError):
+        q.enqueue(1.5)

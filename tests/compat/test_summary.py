@@ -69,3 +69,14 @@ def test_image_summaries(tmp_path):
     assert sorted(acc.Tags()["images"]) == ["images/image/0", "images/image/1"]
     img = acc.Images("images/image/0")[0]
     assert (img.width, img.height) == (5, 4)
+
+
+def test_summary_protos_parse_what_summaries_give():
+    s = tf.summary.scalar("x", tf.constant(3.5))
+    with tf.Session() as sess:
+        proto = tf.Summary.FromString(sess.run(s))
+    assert proto.value[0].tag == "x" and proto.value[0].simple_value == 3.5
+    made = tf.Summary(value=[tf.Summary.Value(tag="y", simple_value=1.0)])
+    assert tf.summary.Summary is tf.Summary
+    event = tf.Event(step=3, summary=made)
+    assert tf.Event.FromString(event.SerializeToString()).summary.value[0].tag == "y"

@@ -92,6 +92,7 @@ from conveyor.compat.v1._ops import (
     to_int64 as to_int64,
     transpose as transpose,
 )
+from conveyor.compat.v1._protos import Event as Event, Summary as Summary
 from conveyor.compat.v1._queues import (
     FIFOQueue as FIFOQueue,
     PaddingFIFOQueue as PaddingFIFOQueue,

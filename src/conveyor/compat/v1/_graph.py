@@ -25,6 +25,7 @@ from conveyor.compat.v1._dtypes import (
     as_dtype,
     as_shape,
     infer_dtype,
+    string,
     to_numpy,
 )
 from conveyor.core.errors import (
@@ -592,6 +593,15 @@ def constant_tensor(
 ) -> Tensor:
     """A constant (``tf.constant``)."""
     dt = infer_dtype(value) if dtype is None else as_dtype(dtype)
+    if dtype is not None and not isinstance(value, np.ndarray) and dt is not string:
+        given = infer_dtype(value)
+        lossy = (given.is_floating and not dt.is_floating) or (given is string)
+        if lossy and not (
+            given.is_floating and np.all(np.mod(np.asarray(value, np.float64), 1) == 0)
+        ):
+            raise TypeError(
+                f"Expected {dt.name}, got {value!r:.60} of type '{type(value).__name__}' instead."
+            )
     try:
         arr = to_numpy(value, dt)
     except (TypeError, ValueError) as e:

@@ -26,8 +26,18 @@ from conveyor.compat.v1._graph import (
     make_op,
 )
 from conveyor.compat.v1._missing import missing_names
+from conveyor.compat.v1._protos import Event as Event, Summary as Summary
 
-__all__ = ["scalar", "image", "merge", "merge_all", "FileWriter", "FileWriterCache"]
+__all__ = [
+    "scalar",
+    "image",
+    "merge",
+    "merge_all",
+    "FileWriter",
+    "FileWriterCache",
+    "Summary",
+    "Event",
+]
 
 
 # -- protobuf wire format ----------------------------------------------------------
