@@ -348,7 +348,7 @@ def input_producer(
         holder.append(op)
         add_queue_runner(QueueRunner(queue, [op], cancel_op=cancel_op))
         if summary_name is not None:
-            _summary_scalar(f"queue/{queue.name}/{summary_name}", _fill_fraction(queue, capacity))
+            _summary_scalar(summary_name, _fill_fraction(queue, capacity))
     return queue
 
 
@@ -529,9 +529,9 @@ def _keep(keep_input: Any, enqueue_many: bool) -> Tensor | None:
     keep = convert_to_tensor(keep_input, dtype="bool")
     ndims = keep.shape.ndims
     if ndims is None:
-        raise ValueError("`keep_input` must have known shape.")
-    if not enqueue_many and ndims != 0:
-        raise ValueError("`keep_input` must be a scalar when enqueue_many=False.")
+        raise ValueError("`keep_input` dimensions must be known at graph construction.")
+    if not enqueue_many and ndims == 1:
+        raise ValueError("`keep_input` cannot be a vector when `enqueue_many=False`.")
     if ndims not in (0, 1):
         raise ValueError("`keep_input` must be 0 or 1 dimensions.")
     return keep
@@ -623,6 +623,10 @@ def _shuffle_batch(
 ) -> Any:
     graph = get_default_graph()
     with graph.name_scope(name or default) as scope:
+        if capacity <= min_after_dequeue:
+            raise ValueError(
+                f"capacity {capacity} must be bigger than min_after_dequeue {min_after_dequeue}."
+            )
         keys = None
         lists = []
         for tensors in tensors_list:
