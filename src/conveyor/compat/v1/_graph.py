@@ -1249,13 +1249,17 @@ def placeholder(dtype: Any, shape: Any = None, name: str | None = None) -> Tenso
     def unfed(run: RunContext, inputs: list[Any]) -> Any:
         raise InvalidArgumentError(
             f"You must feed a value for placeholder tensor '{op_name[0]}' with dtype "
-            f"{dt.name}"
+            f"{_KERNEL_NAMES.get(dt.name, dt.name)}"
             + ("" if as_shape(shape).ndims is None else f" and shape {_dims_text(as_shape(shape))}")
         )
 
     op = make_op("Placeholder", [], unfed, [(dt, as_shape(shape))], name=name, stateful=True)
     op_name.append(op.name)
     return op.outputs[0]
+
+
+# The names TensorFlow's kernels give dtypes in their messages.
+_KERNEL_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
 
 
 def _dims_text(shape: TensorShape) -> str:
