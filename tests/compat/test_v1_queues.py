@@ -148,3 +148,17 @@ def test_dequeue_without_started_runners_warns(monkeypatch):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert sess.run(q.dequeue()) == b"a"
+
+
+def test_a_short_timeout_still_warns_before_it_expires():
+    q = tf.train.string_input_producer(["a"])
+    with tf.Session() as sess:
+        with (
+            pytest.warns(UserWarning, match=f"queue '{q.name}'.*call tf.train.start_queue_runners"),
+            pytest.raises(tf.errors.DeadlineExceededError),
+        ):
+            sess.run(q.dequeue(), options=tf.RunOptions(timeout_in_ms=100))
+        tf.train.start_queue_runners(sess)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert sess.run(q.dequeue()) == b"a"

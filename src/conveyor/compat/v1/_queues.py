@@ -7,6 +7,7 @@ queue's methods add operations that call that object.
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from collections.abc import Sequence
@@ -29,6 +30,11 @@ from conveyor.core import queues as core_queues
 from conveyor.core.errors import DeadlineExceededError
 
 __all__ = ["QueueBase", "FIFOQueue", "PaddingFIFOQueue", "RandomShuffleQueue", "PriorityQueue"]
+
+
+class QueueRunnersNotStartedWarning(UserWarning, RuntimeWarning):
+    """A run waits on a queue whose QueueRunners were never started."""
+
 
 RUNNER_GRACE_SECS = 1.0
 """How long a run waits on an empty queue whose runners were never started before it
@@ -283,32 +289,40 @@ class QueueBase:
 
     # -- dequeue -------------------------------------------------------------------
     def _blocking(self, run: RunContext, call: Any, sequenced: bool = True) -> Any:
-        """Run a blocking ``call(timeout)``; warn once if it waits on an empty queue
-        whose runners this session never started."""
+        """Run a blocking ``call(queue, timeout)``; warn once if it waits on an empty
+        queue whose runners this session never started."""
         queue = self._queue(run)
         timeout = run.timeout
+
+        def attempt(seconds: float | None) -> Any:
+            if not sequenced:
+                return call(queue, seconds)
+            return self._sequenced(run, lambda: call(queue, seconds))
+
         if queue.size() == 0 and not queue.is_closed() and self._unstarted(run):
-            grace = RUNNER_GRACE_SECS
-            if timeout is None or timeout > grace:
-                try:
-                    if not sequenced:
-                        return call(queue, grace)
-                    return self._sequenced(run, lambda: call(queue, grace))
-                except DeadlineExceededError:
-                    session = run.session
-                    if self not in session._warned:
-                        session._warned.add(self)
-                        warnings.warn(
-                            f"sess.run is waiting on queue '{self.name}', which is empty and "
-                            "whose QueueRunners were never started in this session: call "
-                            "tf.train.start_queue_runners(sess) first, or the run blocks forever.",
-                            RuntimeWarning,
-                            stacklevel=2,
-                        )
-                    timeout = None if timeout is None else timeout - grace
-        if not sequenced:
-            return call(queue, timeout)
-        return self._sequenced(run, lambda: call(queue, timeout))
+            grace = RUNNER_GRACE_SECS if timeout is None else min(RUNNER_GRACE_SECS, timeout)
+            try:
+                return attempt(grace)
+            except DeadlineExceededError:
+                self._warn_unstarted(run)
+                if timeout is not None:
+                    timeout -= grace
+                    if timeout <= 0:
+                        raise
+        return attempt(timeout)
+
+    def _warn_unstarted(self, run: RunContext) -> None:
+        session = run.session
+        if self in session._warned:
+            return
+        session._warned.add(self)
+        message = (
+            f"sess.run is waiting on queue '{self.name}', which is empty and whose "
+            "QueueRunners were never started in this session: call "
+            "tf.train.start_queue_runners(sess) first, or the run blocks forever."
+        )
+        logging.getLogger("tensorflow").warning(message)
+        warnings.warn(message, QueueRunnersNotStartedWarning, stacklevel=3)
 
     @staticmethod
     def _sequenced(run: RunContext, dequeue: Any) -> Any:
