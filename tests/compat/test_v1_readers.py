@@ -174,3 +174,25 @@ def test_random_crop_is_seeded():
         a = s1.run(c)
         assert a.shape == (3, 3)
         np.testing.assert_array_equal(a, s2.run(c))
+
+
+def test_batching_var_len_features_gives_a_batched_sparse_tensor():
+    records = [
+        tf.train.Example(
+            features=tf.train.Features(
+                feature={"t": tf.train.Feature(int64_list=tf.train.Int64List(value=list(range(i))))}
+            )
+        ).SerializeToString()
+        for i in (1, 3, 2)
+    ]
+    q = tf.FIFOQueue(5, tf.string, shapes=[[]])
+    parsed = tf.parse_single_example(q.dequeue(), {"t": tf.VarLenFeature(tf.int64)})
+    batched = tf.train.batch(parsed, 3)
+    assert isinstance(batched["t"], tf.SparseTensor)
+    with tf.Session() as sess:
+        sess.run(q.enqueue_many([records]))
+        tf.train.start_queue_runners(sess)
+        value = sess.run(batched["t"])
+    assert value.indices.tolist() == [[0, 0], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1]]
+    assert value.values.tolist() == [0, 0, 1, 2, 0, 1]
+    assert value.dense_shape.tolist() == [3, 3]

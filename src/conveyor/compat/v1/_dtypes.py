@@ -103,6 +103,10 @@ _ALL = {
     ]
 }
 _ALIASES = {"half": "float16", "float": "float32", "double": "float64"}
+
+PYOBJECT = DType("pyobject", object)
+"""Not a TensorFlow dtype: queue components holding Python objects (a batched
+``SparseTensor``'s elements, as TensorFlow's batching stores them in a map)."""
 string = _ALL["string"]
 
 

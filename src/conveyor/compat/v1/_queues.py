@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from conveyor.compat.v1._dtypes import DType, TensorShape, as_dtype, as_shape, string
+from conveyor.compat.v1._dtypes import PYOBJECT, DType, TensorShape, as_dtype, as_shape, string
 from conveyor.compat.v1._graph import (
     GraphKeys,
     Operation,
@@ -148,7 +148,10 @@ class QueueBase:
         self._names: list[str] | None = names
         self._capacity = capacity
         kwargs = dict(extra or {})
-        conveyor_dtypes = ["string" if d is string else np.dtype(d.as_numpy_dtype) for d in dtypes]
+        conveyor_dtypes = [
+            "string" if d is string else "pyobject" if d is PYOBJECT else np.dtype(d.as_numpy_dtype)
+            for d in dtypes
+        ]
         conveyor_shapes = (
             None
             if shapes is None

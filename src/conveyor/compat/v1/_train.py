@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from conveyor.compat.v1 import _ops
-from conveyor.compat.v1._dtypes import TensorShape, as_shape
+from conveyor.compat.v1._dtypes import PYOBJECT, TensorShape, as_shape
 from conveyor.compat.v1._graph import (
     GraphKeys,
     Operation,
@@ -492,18 +492,100 @@ def _as_tensor_list(tensors: Any) -> tuple[list[Any], Any]:
     return list(tensors), None
 
 
-def _validate(tensor_list: list[Any], what: str = "batch()") -> list[Tensor]:
+class _Sparse:
+    """One element's sparse value in a queue (a holder, so no NumPy call unpacks it)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _store_sparse(t: SparseTensor) -> Tensor:
+    from conveyor.ops.parsing import SparseTensorValue
+
+    def store(run: RunContext, v: list[Any]) -> Any:
+        out = np.empty((), dtype=object)
+        out[()] = _Sparse(SparseTensorValue(*(np.asarray(x) for x in v)))
+        return out
+
+    return make_op(
+        "AddSparseToTensorsMap", [t.indices, t.values, t.dense_shape], store, [(PYOBJECT, [])]
+    ).outputs[0]
+
+
+def _restore_sparse(stored: Tensor, like: SparseTensor) -> SparseTensor:
+    """The batched sparse tensor of a dequeued block of stored elements: indices gain
+    the batch index in front, the dense shape the batch size and the largest extents."""
+    rank = like.dense_shape.shape.as_list()[0] if like.dense_shape.shape.ndims else None
+
+    def restore(run: RunContext, v: list[Any]) -> Any:
+        held = np.asarray(v[0], dtype=object).reshape(-1)
+        parts = [(h.item() if isinstance(h, np.ndarray) else h).value for h in held]
+        width = (rank or 0) if not parts else len(parts[0].dense_shape)
+        if not parts:
+            return (
+                np.zeros((0, width + 1), np.int64),
+                np.zeros((0,), like.dtype.as_numpy_dtype),
+                np.array([0, *([0] * width)], np.int64),
+            )
+        indices = np.concatenate(
+            [
+                np.concatenate(
+                    [
+                        np.full((len(p.indices), 1), i, np.int64),
+                        np.asarray(p.indices, np.int64).reshape(-1, width),
+                    ],
+                    axis=1,
+                )
+                for i, p in enumerate(parts)
+            ]
+        )
+        values = np.concatenate([np.asarray(p.values) for p in parts])
+        extents = np.max(np.stack([np.asarray(p.dense_shape, np.int64) for p in parts]), axis=0)
+        return indices, values, np.array([len(parts), *extents.tolist()], np.int64)
+
+    op = make_op(
+        "TakeManySparseFromTensorsMap",
+        [stored],
+        restore,
+        [
+            ("int64", [None, None if rank is None else rank + 1]),
+            (like.dtype, [None]),
+            ("int64", [None if rank is None else rank + 1]),
+        ],
+    )
+    return SparseTensor(op.outputs[0], op.outputs[1], op.outputs[2])
+
+
+def _validate(
+    tensor_list: list[Any], what: str = "batch()", enqueue_many: bool = False
+) -> list[Tensor]:
     if not tensor_list:
         raise ValueError(f"Expected at least one tensor in {what}.")
     out = []
     for t in tensor_list:
         if isinstance(t, SparseTensor):
-            raise NotImplementedError(
-                f"{what} of a SparseTensor: batch its dense form, or use conveyor's "
-                "Pipeline.batch, which pads variable-length values"
-            )
+            if enqueue_many:
+                raise NotImplementedError(
+                    f"{what} of a SparseTensor with enqueue_many=True: batch single "
+                    "elements, or use conveyor's Pipeline.batch"
+                )
+            stored = _store_sparse(t)
+            stored._sparse_like = t  # type: ignore[attr-defined]
+            out.append(stored)
+            continue
         out.append(convert_to_tensor(t))
     return out
+
+
+def _restore_all(dequeued: Any, stored: list[Tensor]) -> Any:
+    likes = [getattr(t, "_sparse_like", None) for t in stored]
+    if not any(likes):
+        return dequeued
+    if isinstance(dequeued, list):
+        return [d if like is None else _restore_sparse(d, like) for d, like in zip(dequeued, likes)]
+    return _restore_sparse(dequeued, likes[0])
 
 
 def _shapes(lists: list[list[Tensor]], shapes: Any, enqueue_many: bool) -> list[TensorShape]:
@@ -550,13 +632,20 @@ def _queue_kind(dynamic_pad: bool) -> Any:
 
 
 def _finish(
-    queue: QueueBase, batch_size: Any, allow_smaller: bool, name: str, keys: Any, original: Any
+    queue: QueueBase,
+    batch_size: Any,
+    allow_smaller: bool,
+    name: str,
+    keys: Any,
+    original: Any,
+    stored: list[Tensor] | None = None,
 ) -> Any:
     dequeued = (
         queue.dequeue_up_to(batch_size, name=name)
         if allow_smaller
         else queue.dequeue_many(batch_size, name=name)
     )
+    dequeued = _restore_all(dequeued, stored or [])
     if isinstance(original, dict):
         items = dequeued if isinstance(dequeued, list) else [dequeued]
         return {k: items[i] for i, k in enumerate(keys)}
@@ -584,7 +673,7 @@ def _batch(
         lists = []
         for tensors in tensors_list:
             tl, keys = _as_tensor_list(tensors)
-            lists.append(_validate(tl, f"{default}()"))
+            lists.append(_validate(tl, f"{default}()", enqueue_many))
         if len({len(tl) for tl in lists}) != 1:
             raise ValueError("All lists of tensors must have the same length")
         keep = _keep(keep_input, enqueue_many)
@@ -601,7 +690,13 @@ def _batch(
         add_queue_runner(QueueRunner(queue, ops))
         _summary_scalar(f"fraction_of_{capacity}_full", _fill_fraction(queue, capacity))
         return _finish(
-            queue, batch_size, allow_smaller_final_batch, scope.rstrip("/"), keys, original
+            queue,
+            batch_size,
+            allow_smaller_final_batch,
+            scope.rstrip("/"),
+            keys,
+            original,
+            lists[0],
         )
 
 
@@ -631,7 +726,7 @@ def _shuffle_batch(
         lists = []
         for tensors in tensors_list:
             tl, keys = _as_tensor_list(tensors)
-            lists.append(_validate(tl, f"{default}()"))
+            lists.append(_validate(tl, f"{default}()", enqueue_many))
         if len({len(tl) for tl in lists}) != 1:
             raise ValueError("All lists of tensors must have the same length")
         keep = _keep(keep_input, enqueue_many)
@@ -658,7 +753,13 @@ def _shuffle_batch(
         ).outputs[0]
         _summary_scalar(f"fraction_over_{min_after_dequeue}_of_{room}_full", full)
         return _finish(
-            queue, batch_size, allow_smaller_final_batch, scope.rstrip("/"), keys, original
+            queue,
+            batch_size,
+            allow_smaller_final_batch,
+            scope.rstrip("/"),
+            keys,
+            original,
+            lists[0],
         )
 
 
