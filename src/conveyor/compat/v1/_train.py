@@ -580,7 +580,7 @@ def _validate(
 
 
 def _restore_all(dequeued: Any, stored: list[Tensor]) -> Any:
-    likes = [getattr(t, "_sparse_like", None) for t in stored]
+    likes: list[Any] = [getattr(t, "_sparse_like", None) for t in stored]
     if not any(likes):
         return dequeued
     if isinstance(dequeued, list):
