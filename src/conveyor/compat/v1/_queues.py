@@ -243,6 +243,13 @@ class QueueBase:
             if not got.is_compatible_with(sh):
                 raise ValueError(f"Shapes {got} and {sh} are incompatible (component {i})")
             tensors.append(t)
+        if many:
+            leads = {t.shape.as_list()[0] for t in tensors if t.shape.ndims}
+            leads.discard(None)
+            if len(leads) > 1:
+                raise ValueError(
+                    f"enqueue_many: the components' first dimensions differ: {sorted(leads)}"
+                )
         return tensors
 
     def _pack(self, values: list[Any]) -> Any:
