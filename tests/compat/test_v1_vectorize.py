@@ -123,3 +123,31 @@ def test_dequeue_sources_keep_order(size, monkeypatch):
         tf.train.start_queue_runners(sess)
         got = np.concatenate(_drain(sess, b)).tolist()
     assert got == [2.0 * i for i in range(300)]
+
+
+def test_an_error_in_a_block_still_delivers_the_elements_before_it(tmp_path):
+    path = tmp_path / "r.bin"
+    path.write_bytes(bytes(range(6)))
+    q = tf.train.string_input_producer([str(path)], num_epochs=1, shuffle=False)
+    _, value = tf.FixedLengthRecordReader(1).read(q)
+    x = tf.cast(tf.decode_raw(value, tf.uint8), tf.int32)
+    compute = x.op._compute
+
+    def fails_on_three(run, values):
+        if np.any(np.asarray(values[0]) == 3):
+            raise tf.errors.InvalidArgumentError("element 3 is bad")
+        return compute(run, values)
+
+    x.op._compute = fails_on_three  # the batched form sees 3 in the block and fails too
+    x.op._batch = lambda run, values, batched: fails_on_three(run, values)
+    x.set_shape([1])
+    b = tf.train.batch([x], 1)
+    runner = tf.get_collection(tf.GraphKeys.QUEUE_RUNNERS)[-1]
+    assert _vectorize.plan_for(runner.enqueue_ops[0]).batchable
+    with tf.Session() as sess:
+        coord = tf.train.Coordinator()
+        threads = tf.train.start_queue_runners(sess, coord)
+        got = _drain(sess, b)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="element 3"):
+            coord.join(threads)
+    assert [g.tolist() for g in got] == [[[0]], [[1]], [[2]]]

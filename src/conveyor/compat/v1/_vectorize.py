@@ -261,6 +261,40 @@ def _element(value: Any, i: int) -> Any:
     return item
 
 
+def _compute_block(plan: Plan, run: RunContext, outs: tuple[Any, ...], n: int) -> list[Any] | None:
+    """The enqueue op's components for the whole block, or ``None`` when the block must
+    go element by element: it does not stack, or an op failed on it — then the elements
+    before the failing one are still enqueued, and the error is raised at its element."""
+    source = plan.source
+    values: dict[Any, Any] = {source: outs if len(source.outputs) > 1 else outs[0]}
+
+    def value_of(t: Any, consumer: str) -> tuple[Any, bool]:
+        if t.op in values:
+            v = values[t.op]
+            v = v[t.value_index] if len(t.op.outputs) > 1 else v
+            if t.op is source and consumer != "DecodeRaw":
+                v = _strings(v)
+            return v, True
+        return run.tensor(t), False
+
+    try:
+        for o in plan.order:
+            if isinstance(o, Fused):
+                values[o.last] = o.compute(run, value_of(o.input, "Fused")[0])
+                continue
+            pairs = [value_of(t, o.type) for t in o._inputs]
+            values[o] = o._batch(run, [p[0] for p in pairs], [p[1] for p in pairs])
+        components = []
+        for t in plan.enqueue._inputs:
+            v, is_batched = value_of(t, "enqueue")
+            if not is_batched:
+                v = np.broadcast_to(np.asarray(v), (n, *np.shape(v)))
+            components.append(v)
+        return components
+    except Exception:  # Unbatchable, or an element's error: find it element by element
+        return None
+
+
 def run_block(plan: Plan, session: Any, ticket: Any) -> None:
     """One vectorized run of ``plan`` in ``session``: take a block from the source,
     evaluate, enqueue it (in ``ticket`` order among the runner's threads)."""
@@ -274,38 +308,13 @@ def run_block(plan: Plan, session: Any, ticket: Any) -> None:
         return
     multi = len(source.outputs) > 1
     enqueue = plan.enqueue
-    if plan.batchable:
-        try:
-            values: dict[Operation, Any] = {source: outs if multi else outs[0]}
-
-            def value_of(t: Any, consumer: str) -> tuple[Any, bool]:
-                if t.op in values:
-                    v = values[t.op]
-                    v = v[t.value_index] if len(t.op.outputs) > 1 else v
-                    if t.op is source and consumer != "DecodeRaw":
-                        v = _strings(v)
-                    return v, True
-                return run.tensor(t), False
-
-            for o in plan.order:
-                if isinstance(o, Fused):
-                    values[o.last] = o.compute(run, value_of(o.input, "Fused")[0])
-                    continue
-                pairs = [value_of(t, o.type) for t in o._inputs]
-                values[o] = o._batch(run, [p[0] for p in pairs], [p[1] for p in pairs])  # type: ignore[attr-defined]
-            components = []
-            for t in enqueue._inputs:
-                v, is_batched = value_of(t, "enqueue")
-                if not is_batched:
-                    v = np.broadcast_to(np.asarray(v), (n, *np.shape(v)))
-                components.append(v)
-            queue = enqueue._enqueue_queue  # type: ignore[attr-defined]
-            if ticket is not None:
-                ticket.wait_turn()
-            queue._queue(run).enqueue_many(queue._pack(components))
-            return
-        except Unbatchable:
-            pass
+    components = _compute_block(plan, run, outs, n) if plan.batchable else None
+    if components is not None:
+        queue = enqueue._enqueue_queue  # type: ignore[attr-defined]
+        if ticket is not None:
+            ticket.wait_turn()
+        queue._queue(run).enqueue_many(queue._pack(components))
+        return
     if ticket is not None:
         ticket.wait_turn()
     for i in range(n):
