@@ -244,8 +244,9 @@ class QueueBase:
                 raise ValueError(f"Shapes {got} and {sh} are incompatible (component {i})")
             tensors.append(t)
         if many:
-            leads = {t.shape.as_list()[0] for t in tensors if t.shape.ndims}
-            leads.discard(None)
+            leads = {
+                d for t in tensors if t.shape.ndims for d in t.shape.as_list()[:1] if d is not None
+            }
             if len(leads) > 1:
                 raise ValueError(
                     f"enqueue_many: the components' first dimensions differ: {sorted(leads)}"
