@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import NoReturn
 
 
 class NotCoveredError(NotImplementedError, AttributeError):
@@ -26,7 +26,3 @@ def missing_names(module: str, prefix: str, hint: str) -> Callable[[str], NoRetu
         )
 
     return __getattr__
-
-
-def _unused(*_: Any) -> None:
-    return None

@@ -33,10 +33,6 @@ def _static(t: Tensor) -> Any:
     return None
 
 
-def _shape_of(value: Any) -> TensorShape:
-    return TensorShape(np.shape(value))
-
-
 # -- seeds and random state ----------------------------------------------------------
 def set_random_seed(seed: int | None) -> None:
     """Set the graph-level seed of the default graph (``tf.set_random_seed``)."""
@@ -460,17 +456,8 @@ def _partial_slice_shape(dims: list[int | None], key: tuple[Any, ...]) -> Tensor
         k = key[i] if i < len(key) else np.s_[:]
         if isinstance(k, int):
             continue
-        if d is not None:
-            out.append(len(range(*k.indices(d))))
-        elif (
-            k.start is not None
-            and k.stop is not None
-            and (k.step or 1) == 1
-            and 0 <= k.start <= k.stop
-        ):
-            out.append(None)
-        else:
-            out.append(None)
+        # An unknown dimension stays unknown: its slice's length depends on it.
+        out.append(None if d is None else len(range(*k.indices(d))))
     return TensorShape(out)
 
 
@@ -481,8 +468,6 @@ def getitem(t: Tensor, key: Any) -> Tensor:
     for k in key:
         if isinstance(k, Tensor):
             raise NotImplementedError("indexing with a tensor: use tf.gather")
-        if isinstance(k, np.s_.__class__) or k is Ellipsis or k is None:
-            continue
     clean = tuple(int(k) if isinstance(k, int | np.integer) else k for k in key)
     return _slice_op(t, clean, "strided_slice")
 

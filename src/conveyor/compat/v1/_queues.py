@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -572,7 +571,6 @@ class RandomShuffleQueue(QueueBase):
         combined = (
             None if graph_seed is None else (graph_seed * 1_000_003 + (op_seed or 0)) % (2**63)
         )
-        self._min_after_dequeue = min_after_dequeue
         self._seed = combined
         super().__init__(
             capacity, dtypes, shapes, names, name, extra={"min_after_dequeue": min_after_dequeue}
@@ -614,8 +612,6 @@ class PriorityQueue(QueueBase):
             shapes = _as_list(shapes)
             if len(shapes) != len(types):
                 raise ValueError("shapes must have the same length as types")
-        self._user_types = types
-        self._user_shapes = shapes
         super().__init__(
             capacity,
             ["int64", *types],
@@ -633,7 +629,3 @@ class PriorityQueue(QueueBase):
             names=names,
             name=getattr(self, "_op", None) and self._op.name,
         )
-
-
-def _unused(_: Sequence[Any]) -> None:
-    return None

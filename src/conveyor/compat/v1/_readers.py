@@ -9,6 +9,7 @@ import numpy as np
 
 from conveyor.compat.v1._graph import Operation, RunContext, Tensor, convert_to_tensor, make_op
 from conveyor.compat.v1._queues import QueueBase
+from conveyor.compat.v1._vectorize import strings as _strings
 
 __all__ = [
     "ReaderBase",
@@ -155,15 +156,6 @@ def _scalar(value: Any) -> np.ndarray:
     out = np.empty((), dtype=object)
     out[()] = bytes(value)
     return out
-
-
-def _strings(values: Any) -> np.ndarray:
-    """Record values as TensorFlow's string vector: an object array of ``bytes``."""
-    if isinstance(values, np.ndarray) and values.dtype == np.uint8 and values.ndim == 2:
-        out = np.empty(len(values), dtype=object)
-        out[:] = [row.tobytes() for row in values]
-        return out
-    return values  # type: ignore[no-any-return]
 
 
 class FixedLengthRecordReader(ReaderBase):

@@ -240,7 +240,10 @@ def plan_for(op: Operation) -> Plan | None:
     return Plan(op, sources[0], _fuse(order, consumers) if ok[1] else order, ok[1])
 
 
-def _strings(value: Any) -> Any:
+def strings(value: Any) -> Any:
+    """Record values as TensorFlow's string vector: a ``(n, record_bytes)`` uint8 block
+    (what a fixed-length reader's ``read_up_to`` gives) becomes an object array of
+    ``bytes``; anything else is returned as it is."""
     if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 2:
         out = np.empty(len(value), dtype=object)
         out[:] = [row.tobytes() for row in value]
@@ -273,7 +276,7 @@ def _compute_block(plan: Plan, run: RunContext, outs: tuple[Any, ...], n: int) -
             v = values[t.op]
             v = v[t.value_index] if len(t.op.outputs) > 1 else v
             if t.op is source and consumer != "DecodeRaw":
-                v = _strings(v)
+                v = strings(v)
             return v, True
         return run.tensor(t), False
 
