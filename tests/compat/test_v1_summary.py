@@ -6,11 +6,33 @@ import pytest
 
 import conveyor.compat.v1 as tf
 
-event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+
+def _events(logdir):
+    """Every Event of the one event file in ``logdir``, read with conveyor's TFRecord
+    iterator (TensorBoard, where installed, reads them in the tests below too)."""
+    (path,) = [p for p in logdir.iterdir() if p.name.startswith("events.out.tfevents.")]
+    return [tf.Event.FromString(r) for r in tf.python_io.tf_record_iterator(str(path))]
+
+
+def test_event_files_are_tfrecords_of_events(tmp_path):
+    x = tf.placeholder(tf.float32, [])
+    merged = tf.summary.merge([tf.summary.scalar("loss", x)])
+    with tf.Session() as sess:
+        writer = tf.summary.FileWriter(str(tmp_path))
+        writer.add_summary(sess.run(merged, {x: 0.25}), 7)
+        writer.close()
+    first, second = _events(tmp_path)
+    assert first.file_version == "brain.Event:2"
+    assert second.step == 7 and second.wall_time > 0
+    assert [(v.tag, v.simple_value) for v in second.summary.value] == [("loss", 0.25)]
+
+
+def _accumulator():
+    return pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 
 def _load(logdir):
-    acc = event_accumulator.EventAccumulator(str(logdir), size_guidance={"scalars": 0, "images": 0})
+    acc = _accumulator().EventAccumulator(str(logdir), size_guidance={"scalars": 0, "images": 0})
     acc.Reload()
     return acc
 
