@@ -32,6 +32,8 @@ from conveyor.core.errors import CancelledError, InvalidArgumentError, OutOfRang
 __all__ = [
     "QueueRunner",
     "QUEUE_RUNNERS",
+    "Collections",
+    "default_collections",
     "add_queue_runner",
     "get_queue_runners",
     "clear_queue_runners",
@@ -235,31 +237,71 @@ class QueueRunner:
         return threads
 
 
-_registry_lock = threading.Lock()
-_registry: dict[str, list[QueueRunner]] = {}
+class Collections:
+    """Named lists of objects, such as the queue runners of one pipeline or one graph.
+
+    The classic API keeps one default instance (:func:`default_collections`); a
+    ``conveyor.compat.v1`` graph owns its own, as TensorFlow graphs own theirs.
+
+    Thread-safety: every method may be called from any thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, list[Any]] = {}
+
+    def add(self, name: str, value: Any) -> None:
+        """Append ``value`` to the collection ``name``."""
+        with self._lock:
+            self._items.setdefault(name, []).append(value)
+
+    def get(self, name: str) -> list[Any]:
+        """A copy of the collection ``name``, in insertion order (``[]`` if unknown)."""
+        with self._lock:
+            return list(self._items.get(name, ()))
+
+    def ref(self, name: str) -> list[Any]:
+        """The list behind the collection ``name`` itself (created if unknown)."""
+        with self._lock:
+            return self._items.setdefault(name, [])
+
+    def keys(self) -> list[str]:
+        """The names of the collections, in creation order."""
+        with self._lock:
+            return list(self._items)
+
+    def clear(self, name: str | None = None) -> None:
+        """Forget the collection ``name`` (every collection if ``None``)."""
+        with self._lock:
+            if name is None:
+                self._items.clear()
+            else:
+                self._items.pop(name, None)
+
+
+_default = Collections()
+
+
+def default_collections() -> Collections:
+    """The collections that the classic functions below register into and start."""
+    return _default
 
 
 def add_queue_runner(qr: QueueRunner, collection: str = QUEUE_RUNNERS) -> None:
     """Register a runner for :func:`start_queue_runners` (TF's ``tf.train.add_queue_runner``)."""
     if not isinstance(qr, QueueRunner):
         raise InvalidArgumentError(f"expected a QueueRunner, got {qr!r}")
-    with _registry_lock:
-        _registry.setdefault(collection, []).append(qr)
+    _default.add(collection, qr)
 
 
 def get_queue_runners(collection: str = QUEUE_RUNNERS) -> list[QueueRunner]:
     """The runners registered in ``collection``, in registration order."""
-    with _registry_lock:
-        return list(_registry.get(collection, ()))
+    return _default.get(collection)
 
 
 def clear_queue_runners(collection: str | None = None) -> None:
     """Forget the runners of ``collection`` (of every collection if ``None``)."""
-    with _registry_lock:
-        if collection is None:
-            _registry.clear()
-        else:
-            _registry.pop(collection, None)
+    _default.clear(collection)
 
 
 def start_queue_runners(
