@@ -455,6 +455,9 @@ def conveyor_system(kind: str, data: str) -> tuple[Any, dict[str, str]]:
 
         return batches(), versions
 
+    if kind == "compat":
+        return _compat_batches(data), versions
+
     from conveyor.image import recipes
 
     recipe = recipes.tutorial_train()
@@ -478,6 +481,36 @@ def conveyor_system(kind: str, data: str) -> tuple[Any, dict[str, str]]:
         return step
 
     return [step_fn(seed) for seed in range(2 if kind == "kernel2" else 1)], versions
+
+
+def _compat_batches(data: str) -> Iterator[Any]:
+    """The tutorial's own ``cifar10_input.distorted_inputs`` (examples/tf1/, TF1 code with
+    only the import changed) on ``conveyor.compat.v1``: a graph, a session, the queue
+    runners, one ``sess.run`` per batch."""
+    import importlib.util
+
+    import conveyor.compat.v1 as tf
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "tf1" / "cifar10_input.py"
+    spec = importlib.util.spec_from_file_location("tf1_cifar10_input", path)
+    assert spec is not None and spec.loader is not None
+    tutorial = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tutorial)
+
+    def batches() -> Iterator[Any]:
+        with tf.Graph().as_default():
+            images, labels = tutorial.distorted_inputs(data, BATCH)
+            with tf.Session() as sess:
+                coord = tf.train.Coordinator()
+                threads = tf.train.start_queue_runners(sess, coord)
+                try:
+                    while True:
+                        yield tuple(sess.run([images, labels]))
+                finally:
+                    coord.request_stop()
+                    coord.join(threads)
+
+    return batches()
 
 
 def _version(module: str) -> str:
@@ -586,6 +619,12 @@ SYSTEMS: dict[str, tuple[str, str, str, Callable[[str], Any]]] = {
         "host",
         "recipe.reference() (NumPy form), 1 thread",
         lambda d: conveyor_system("reference", d),
+    ),
+    "conveyor-compat-v1": (
+        "conveyor",
+        "host",
+        "the tutorial's TF1 cifar10_input on conveyor.compat.v1 (16 threads)",
+        lambda d: conveyor_system("compat", d),
     ),
 }
 PEER_MODULES = {"torch": "torch", "tfdata": "tensorflow", "tf1": "tensorflow"}
