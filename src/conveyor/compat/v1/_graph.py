@@ -523,6 +523,14 @@ def _graph_of(values: Sequence[Any]) -> Graph:
     return get_default_graph()
 
 
+def _op_name(graph: Graph, name: str) -> str:
+    """An op's name: unique in the current scope, or — for a name ending in ``/``, a scope
+    name returned by ``name_scope`` — that scope's own name, as TensorFlow names ops."""
+    if name.endswith("/"):
+        return name[:-1]
+    return graph.unique_name(name)
+
+
 def make_op(
     op_type: str,
     inputs: Sequence[Any],
@@ -554,7 +562,7 @@ def make_op(
     op = Operation(
         graph,
         op_type,
-        graph.unique_name(name or op_type),
+        _op_name(graph, name or op_type),
         tensors,
         compute,
         [(as_dtype(dt), as_shape(sh)) for dt, sh in outputs],

@@ -309,7 +309,7 @@ def input_producer(
     from conveyor.io.producers import _EpochFeeder
 
     graph = get_default_graph()
-    with graph.name_scope(name or "input_producer"):
+    with graph.name_scope(name or "input_producer") as scope:
         t = convert_to_tensor(input_tensor)
         shape = (
             t.shape[1:].merge_with(as_shape(element_shape))
@@ -325,7 +325,8 @@ def input_producer(
             raise ValueError(f"num_epochs must be > 0 not {num_epochs}.")
         seeds = _ops.get_seed(seed)
         rng_seed = None if seeds[0] is None else [seeds[0], seeds[1] or 0]
-        queue = FIFOQueue(capacity, [t.dtype], [shape], name="fifo_queue")
+        # TensorFlow names the queue after the scope itself: "input_producer"
+        queue = FIFOQueue(capacity, [t.dtype], [shape], name=scope)
         holder: list[Operation] = []
         string_input = t.dtype.name == "string"
 
@@ -343,7 +344,7 @@ def input_producer(
             run.resource(holder[0], make)()
 
         op = make_op(
-            "QueueEnqueueManyV2", [t], enqueue, [], name="fifo_queue_EnqueueMany", stateful=True
+            "QueueEnqueueManyV2", [t], enqueue, [], name=f"{scope.rstrip('/').split('/')[-1]}_EnqueueMany", stateful=True
         )
         holder.append(op)
         add_queue_runner(QueueRunner(queue, [op], cancel_op=cancel_op))
@@ -442,7 +443,7 @@ def slice_input_producer(
     if not tensors:
         raise ValueError("Expected at least one tensor in slice_input_producer().")
     graph = get_default_graph()
-    with graph.name_scope(name or "input_producer"):
+    with graph.name_scope(name or "input_producer") as scope:
         first = tensors[0].shape
         if first.ndims and first.as_list()[0] is not None:
             limit: Any = first.as_list()[0]
