@@ -41,6 +41,8 @@ class EvalConfig:
         eval_interval_secs: how often to look for a new checkpoint.
         run_once: evaluate the newest checkpoint once and return.
         max_evaluations: stop after this many evaluations (``None``: never, in loop mode).
+        stop_at_step: stop once a checkpoint of at least this global step has been
+            evaluated (the trainer's ``max_steps``; ``None``: never, in loop mode).
         batch_size: images per batch.
         device: as :class:`~conveyor.apps.cifar10.train.TrainConfig`.
         summaries: write TensorBoard event files.
@@ -54,6 +56,7 @@ class EvalConfig:
     eval_interval_secs: float = 300.0
     run_once: bool = False
     max_evaluations: int | None = None
+    stop_at_step: int | None = None
     batch_size: int = 256
     device: str | None = None
     summaries: bool = True
@@ -136,7 +139,8 @@ def eval_loop(
 
     Prints ``<time>: precision @ 1 = P`` for each and writes it as ``Precision @ 1``
     to ``eval_dir`` at the checkpoint's global step. Loop mode runs until
-    ``max_evaluations`` evaluations (forever when ``None``; stop it with Ctrl-C).
+    ``max_evaluations`` evaluations or a checkpoint of ``stop_at_step`` (forever when
+    both are ``None``; stop it with Ctrl-C).
     """
     say = log or (lambda line: print(line, flush=True))
     summaries = None
@@ -172,6 +176,12 @@ def eval_loop(
             if config.run_once:
                 break
             if config.max_evaluations is not None and len(results) >= config.max_evaluations:
+                break
+            if (
+                config.stop_at_step is not None
+                and results
+                and results[-1].global_step >= config.stop_at_step
+            ):
                 break
             sleep(config.eval_interval_secs)
     finally:

@@ -382,6 +382,12 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
     Returns:
         A :class:`TrainResult`.
     """
+    # Caught from the start: a signal while the run sets up stops it at its first step.
+    with _signals_caught(config.handle_signals) as stop:
+        return _train(config, log, stop)
+
+
+def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFlag) -> TrainResult:
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
     if config.seed is not None:
@@ -404,6 +410,11 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
         newest = checkpoint.latest(train_dir)
         if newest is not None:
             step = restore_state(checkpoint.load(newest), model, optimizer, ema, loader)
+    elif is_main:
+        # A fresh run starts a fresh series: an older run's checkpoints would otherwise
+        # outrank this one's (the tutorial deletes the whole train_dir instead).
+        for old in checkpoint.list_checkpoints(train_dir):
+            old.unlink(missing_ok=True)
     summaries = None
     if config.summaries and is_main:
         from conveyor.apps.cifar10.summaries import Summaries
@@ -439,74 +450,73 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
     interrupted: str | None = None
     stats = None
     model.train()
-    with _signals_caught(config.handle_signals) as stop:
-        batches = iter(loader)
-        try:
-            while step < config.max_steps and stop.signal is None:
-                try:
-                    images, labels = next(batches)
-                except StopIteration:  # a finite pipeline ran out
-                    break
-                lr = learning_rate_at(config, step, batches_per_epoch)
-                loss, cross_entropy = train_step(model, model, optimizer, images, labels, lr)
-                step += 1
-                ema.update(model, step)
-                if summaries is not None and not images_logged:
-                    summaries.images("input/augmented_images", images, step)
-                    images_logged = True
-                if bar is not None:
-                    bar.update(1)
-                if step % config.log_frequency == 0 or step == config.max_steps:
-                    now = time.perf_counter()
-                    stats = loader.stats()
-                    elapsed = max(now - mark_time, 1e-9)
-                    steps = max(step - mark_step, 1)
-                    value = float(loss)
-                    if not math.isfinite(value):
-                        raise FloatingPointError(f"the loss diverged at step {step}: {value}")
-                    say(
-                        f"step {step}, loss = {value:.2f} "
-                        f"({steps * config.batch_size / elapsed:.1f} examples/sec; "
-                        f"{elapsed / steps:.3f} sec/batch)"
-                    )
-                    if summaries is not None:
-                        wait = stats.consumer_wait_seconds
-                        summaries.scalars(
-                            {
-                                "total_loss": value,
-                                "cross_entropy": float(cross_entropy),
-                                "learning_rate": lr,
-                                "global_step/sec": steps / elapsed,
-                                "examples/sec": steps * config.batch_size / elapsed,
-                                "input/stall_percent": 100.0
-                                * min(max(wait - mark_wait, 0.0) / elapsed, 1.0),
-                            },
-                            step,
-                        )
-                        summaries.pipeline(stats, step)
-                        mark_wait = wait
-                    mark_time, mark_step = now, step
-                if summaries is not None and step % config.histogram_frequency == 0:
-                    summaries.histograms(model, step)
-                due_steps = config.checkpoint_steps and step % config.checkpoint_steps == 0
-                due_secs = (
-                    config.checkpoint_secs is not None
-                    and time.perf_counter() - last_save_time >= config.checkpoint_secs
-                )
-                if (due_steps or due_secs) and step < config.max_steps and stop.signal is None:
-                    last_checkpoint = save() or last_checkpoint
-                    last_save_time = time.perf_counter()
-            interrupted = stop.signal
-            stats = loader.stats() if step > start_step else None
-            if step > start_step or last_checkpoint is None:
-                last_checkpoint = save() or last_checkpoint
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
-            loader.close()
+    batches = iter(loader)
+    try:
+        while step < config.max_steps and stop.signal is None:
+            try:
+                images, labels = next(batches)
+            except StopIteration:  # a finite pipeline ran out
+                break
+            lr = learning_rate_at(config, step, batches_per_epoch)
+            loss, cross_entropy = train_step(model, model, optimizer, images, labels, lr)
+            step += 1
+            ema.update(model, step)
+            if summaries is not None and not images_logged:
+                summaries.images("input/augmented_images", images, step)
+                images_logged = True
             if bar is not None:
-                bar.close()
+                bar.update(1)
+            if step % config.log_frequency == 0 or step == config.max_steps:
+                now = time.perf_counter()
+                stats = loader.stats()
+                elapsed = max(now - mark_time, 1e-9)
+                steps = max(step - mark_step, 1)
+                value = float(loss)
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"the loss diverged at step {step}: {value}")
+                say(
+                    f"step {step}, loss = {value:.2f} "
+                    f"({steps * config.batch_size / elapsed:.1f} examples/sec; "
+                    f"{elapsed / steps:.3f} sec/batch)"
+                )
+                if summaries is not None:
+                    wait = stats.consumer_wait_seconds
+                    summaries.scalars(
+                        {
+                            "total_loss": value,
+                            "cross_entropy": float(cross_entropy),
+                            "learning_rate": lr,
+                            "global_step/sec": steps / elapsed,
+                            "examples/sec": steps * config.batch_size / elapsed,
+                            "input/stall_percent": 100.0
+                            * min(max(wait - mark_wait, 0.0) / elapsed, 1.0),
+                        },
+                        step,
+                    )
+                    summaries.pipeline(stats, step)
+                    mark_wait = wait
+                mark_time, mark_step = now, step
+            if summaries is not None and step % config.histogram_frequency == 0:
+                summaries.histograms(model, step)
+            due_steps = config.checkpoint_steps and step % config.checkpoint_steps == 0
+            due_secs = (
+                config.checkpoint_secs is not None
+                and time.perf_counter() - last_save_time >= config.checkpoint_secs
+            )
+            if (due_steps or due_secs) and step < config.max_steps and stop.signal is None:
+                last_checkpoint = save() or last_checkpoint
+                last_save_time = time.perf_counter()
+        interrupted = stop.signal
+        stats = loader.stats() if step > start_step else None
+        if step > start_step or last_checkpoint is None:
+            last_checkpoint = save() or last_checkpoint
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+        loader.close()
+        if bar is not None:
+            bar.close()
     seconds = time.perf_counter() - t_start
     if interrupted is not None:
         say(f"stopped by {interrupted} at step {step}; checkpoint {last_checkpoint}")
