@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else list(argv)
     if args_list[:1] == ["cifar10"]:
         # torch and the training system load only for this command
-        from conveyor.apps.cifar10.cli import main as cifar10_main
+        try:
+            from conveyor.apps.cifar10.cli import main as cifar10_main
+        except ImportError as e:
+            print(f"conveyor cifar10: {e}", file=sys.stderr)
+            return 1
 
         return cifar10_main(args_list[1:], prog="conveyor cifar10")
     parser = argparse.ArgumentParser(prog="conveyor", description="conveyor command line")

@@ -4,12 +4,11 @@ import threading
 
 import pytest
 import torch
+from train_helpers import tiny
 
 from conveyor.apps.cifar10 import checkpoint
 from conveyor.apps.cifar10.eval import EvalConfig, eval_loop, evaluate_checkpoint, evaluate_model
 from conveyor.apps.cifar10.train import train
-
-from train_helpers import tiny
 
 
 @pytest.mark.timeout(120)
@@ -30,8 +29,9 @@ def test_evaluate_model_counts_correct_predictions():
         def forward(self, x):
             return torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float()
 
-    import conveyor.pipeline as cp
     import numpy as np
+
+    import conveyor.pipeline as cp
 
     labels = np.arange(10, dtype=np.int64) % 10
     images = np.zeros((10, 1, 1, 1), np.float32)

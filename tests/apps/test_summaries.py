@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from train_helpers import tiny
 
 from conveyor.apps.cifar10.summaries import image_grid, tag_of
 from conveyor.apps.cifar10.train import train
-
-from train_helpers import tiny
 
 pytest.importorskip("tensorboard")
 

@@ -4,12 +4,11 @@ import dataclasses
 
 import pytest
 import torch
+from train_helpers import tiny
 
 from conveyor.apps.cifar10 import checkpoint
 from conveyor.apps.cifar10.train import TrainConfig, learning_rate_at, train
 from conveyor.errors import InvalidArgumentError
-
-from train_helpers import tiny
 
 
 @pytest.mark.timeout(120)
@@ -55,9 +54,7 @@ def test_resume_at_k_gives_the_parameters_of_an_uninterrupted_run_at_2k(tmp_path
 def test_a_fresh_run_replaces_an_older_runs_checkpoints(tmp_path):
     train(tiny(tmp_path, max_steps=5))
     train(tiny(tmp_path, max_steps=2))
-    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "train")] == [
-        "model.ckpt-2.pt"
-    ]
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path / "train")] == ["model.ckpt-2.pt"]
 
 
 @pytest.mark.timeout(120)

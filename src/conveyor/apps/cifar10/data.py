@@ -94,7 +94,9 @@ class _Undistorted:
         return self.recipe(self.sources, self.rng, index=index), self.split.labels[index]
 
 
-def _indices(n: int, batch_size: int, shuffle: bool, seed: int | None, epochs: int | None) -> Pipeline:
+def _indices(
+    n: int, batch_size: int, shuffle: bool, seed: int | None, epochs: int | None
+) -> Pipeline:
     return from_arrays(
         np.arange(n, dtype=np.int64),
         shuffle=shuffle,
@@ -158,9 +160,7 @@ def eval_inputs(
     order, undistorted as ``recipe`` evaluates; the last batch may be short."""
     _check(recipe)
     if recipe == "tutorial":
-        return cifar10.inputs(
-            data_dir, batch_size, eval_data, threads=threads, channels_first=True
-        )
+        return cifar10.inputs(data_dir, batch_size, eval_data, threads=threads, channels_first=True)
     split = _Images(data_dir, eval_data=eval_data)
     fn: Any
     if recipe == "standard":

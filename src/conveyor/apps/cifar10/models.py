@@ -53,6 +53,16 @@ def max_pool_same(x: torch.Tensor, kernel: int = 3, stride: int = 2) -> torch.Te
     return F.max_pool2d(F.pad(x, pads, value=float("-inf")), kernel, stride)
 
 
+def _bias(layer: nn.Conv2d | nn.Linear) -> torch.Tensor:
+    assert layer.bias is not None
+    return layer.bias
+
+
+def _l2_loss(weights: list[torch.Tensor]) -> torch.Tensor:
+    """``tf.nn.l2_loss`` summed: ``sum(w ** 2) / 2`` over every weight."""
+    return torch.stack([w.square().sum() for w in weights]).sum() / 2
+
+
 def _truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
     # tf.truncated_normal_initializer: a normal cut at two standard deviations
     return nn.init.trunc_normal_(tensor, 0.0, std, -2 * std, 2 * std)
@@ -92,9 +102,9 @@ class TutorialNet(nn.Module):
         self.local4 = nn.Linear(384, 192)
         self.classifier = nn.Linear(192, num_classes)
         _truncated_normal_(self.conv1.weight, 5e-2)
-        nn.init.zeros_(self.conv1.bias)
+        nn.init.zeros_(_bias(self.conv1))
         _truncated_normal_(self.conv2.weight, 5e-2)
-        nn.init.constant_(self.conv2.bias, 0.1)
+        nn.init.constant_(_bias(self.conv2), 0.1)
         for fc in (self.local3, self.local4):
             _truncated_normal_(fc.weight, 0.04)
             nn.init.constant_(fc.bias, 0.1)
@@ -117,7 +127,7 @@ class TutorialNet(nn.Module):
 
     def weight_decay_loss(self) -> torch.Tensor:
         """``weight_decay * sum(w ** 2) / 2`` over :meth:`decayed_weights`."""
-        return self.weight_decay * sum(w.square().sum() for w in self.decayed_weights()) / 2
+        return self.weight_decay * _l2_loss(self.decayed_weights())
 
 
 @dataclass(frozen=True)
@@ -291,11 +301,9 @@ class ResNet(nn.Module):
     def decayed_weights(self) -> list[torch.Tensor]:
         """The weights under weight decay (resnet_model's ``DW`` variables): every
         convolution's and the classifier's."""
-        return [
-            m.weight for m in self.modules() if isinstance(m, nn.Conv2d | nn.Linear)
-        ]
+        return [m.weight for m in self.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
 
     def weight_decay_loss(self) -> torch.Tensor:
         """``weight_decay_rate * sum(w ** 2) / 2`` over :meth:`decayed_weights`."""
         rate = self.hps.weight_decay_rate
-        return rate * sum(w.square().sum() for w in self.decayed_weights()) / 2
+        return rate * _l2_loss(self.decayed_weights())

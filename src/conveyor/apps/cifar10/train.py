@@ -546,4 +546,3 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
         seconds=seconds,
         stats=stats,
     )
-
