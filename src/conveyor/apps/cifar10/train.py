@@ -48,6 +48,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import conveyor.torch as ct
+from conveyor._optional import require
 from conveyor.apps.cifar10 import checkpoint, data, models
 from conveyor.apps.cifar10.ema import MOVING_AVERAGE_DECAY, ExponentialMovingAverage
 from conveyor.core.errors import InvalidArgumentError
@@ -367,8 +368,7 @@ def _progress_bar(config: TrainConfig, start: int, is_main: bool) -> Any:
     show = sys.stdout.isatty() if config.progress is None else config.progress
     if not (show and is_main):
         return None
-    from tqdm import tqdm
-
+    tqdm = require("tqdm", "the training progress bar", extra="train").tqdm
     return tqdm(total=config.max_steps, initial=start, unit="step", dynamic_ncols=True)
 
 
