@@ -520,6 +520,11 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
     seconds = time.perf_counter() - t_start
     if interrupted is not None:
         say(f"stopped by {interrupted} at step {step}; checkpoint {last_checkpoint}")
+    elif stats is not None:
+        say(
+            f"trained {step - start_step} steps in {seconds:.1f} s; input stall "
+            f"{100 * stats.input_stall:.1f}%; checkpoint {last_checkpoint}"
+        )
     precision = None
     if config.evaluate and is_main and interrupted is None:
         from conveyor.apps.cifar10.eval import evaluate_model
