@@ -22,7 +22,7 @@ __all__ = ["DIGITS_DEFAULTS", "main", "parser"]
 DIGITS_DEFAULTS: dict[str, Any] = {
     "max_steps": 300,
     "schedule": "cosine",
-    "lrn_rate": 0.05,
+    "lrn_rate": 0.02,
     "width": 32,
     "checkpoint_steps": 100,
     "seed": 0,
@@ -97,7 +97,7 @@ def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
         "lrn_rate",
         type=float,
         default=None,
-        help="initial learning rate (default 0.1; 0.05 on the embedded digits)",
+        help="initial learning rate (default 0.1; 0.02 on the embedded digits)",
     )
     _flag(
         t,
