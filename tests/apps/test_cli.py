@@ -89,3 +89,23 @@ def test_the_facade_imports_the_training_system_only_for_its_command():
         [sys.executable, "-c", code], env={"PYTHONPATH": SRC}, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_without_data_dir_the_digits_defaults_apply_and_flags_override_them():
+    from conveyor.apps.cifar10.cli import DIGITS_DEFAULTS, train_config
+
+    digits = train_config(_parse())
+    assert (digits.data_dir, digits.input_recipe, digits.lr_schedule) == (None, "digits", "cosine")
+    assert (digits.max_steps, digits.lrn_rate, digits.width, digits.seed) == (300, 0.02, 32, 0)
+    assert digits.max_steps == DIGITS_DEFAULTS["max_steps"]
+    assert train_config(_parse("--max_steps", "7", "--seed", "3")).max_steps == 7
+    real = train_config(_parse("--data_dir", "/d"))
+    assert (real.max_steps, real.lrn_rate, real.width, real.seed) == (1_000_000, 0.1, 64, None)
+    assert (real.input_recipe, real.lr_schedule, real.checkpoint_steps) == (
+        "tutorial",
+        "tutorial",
+        1000,
+    )
+    resnet = train_config(_parse("--data_dir", "/d", "--model", "resnet"))
+    assert (resnet.input_recipe, resnet.lr_schedule) == ("standard", "resnet")
+    assert train_config(_parse()).torch_threads >= 1

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["DIGITS_DEFAULTS", "main", "parser"]
+__all__ = ["DIGITS_DEFAULTS", "main", "parser", "train_config"]
 
 #: what training on the embedded digits defaults to: ~25 epochs of their 1,497 images
 #: through a tutorial network of half the width, on a fixed seed (a reproducible run)
@@ -257,16 +257,13 @@ def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
     return top
 
 
-def _train(args: argparse.Namespace, error: Any, exit_on_signal: bool) -> int:
-    import torch
+def train_config(args: argparse.Namespace) -> Any:
+    """The :class:`~conveyor.apps.cifar10.train.TrainConfig` of parsed ``train`` flags:
+    the flags given, else :data:`DIGITS_DEFAULTS` on the embedded digits, else the
+    tutorial's defaults."""
+    from conveyor.apps.cifar10.train import TrainConfig
 
-    from conveyor.apps.cifar10.train import TrainConfig, train
-
-    for name in RESERVED:
-        if getattr(args, name) is not None:
-            error(f"--{name}: distributed training is not available in this version")
-    digits = args.data_dir is None
-    preset = DIGITS_DEFAULTS if digits else {}
+    preset = DIGITS_DEFAULTS if args.data_dir is None else {}
 
     def pick(name: str, fallback: Any) -> Any:
         value = getattr(args, name)
@@ -276,7 +273,7 @@ def _train(args: argparse.Namespace, error: Any, exit_on_signal: bool) -> int:
     # while they wait, and on an oversubscribed machine a step then takes several times
     # longer (measured on two cores: 0.15 s a step with one thread, 0.8 s with two).
     torch_threads = args.torch_threads or max((os.cpu_count() or 1) - 1, 1)
-    config = TrainConfig(
+    return TrainConfig(
         train_dir=args.train_dir,
         data_dir=args.data_dir,
         model=args.model,
@@ -304,7 +301,15 @@ def _train(args: argparse.Namespace, error: Any, exit_on_signal: bool) -> int:
         summaries=not args.no_summaries,
         evaluate=not args.no_eval,
     )
-    del torch  # imported first so that a missing torch fails before any work
+
+
+def _train(args: argparse.Namespace, error: Any, exit_on_signal: bool) -> int:
+    from conveyor.apps.cifar10.train import train
+
+    for name in RESERVED:
+        if getattr(args, name) is not None:
+            error(f"--{name}: distributed training is not available in this version")
+    config = train_config(args)
     result = train(config)
     if result.interrupted is not None:
         status = 128 + int(signal.Signals[result.interrupted])
