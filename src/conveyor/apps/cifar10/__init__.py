@@ -5,6 +5,18 @@ ResNet, a moving average of the weights (:mod:`.ema`), checkpoints (:mod:`.check
 and TensorBoard summaries (:mod:`.summaries`). The command line: ``conveyor cifar10
 train|eval`` (:mod:`.cli`); see ``docs/cifar10.md``."""
 
-from conveyor._optional import require
+import importlib.util
 
-require("torch", "conveyor.apps.cifar10", extra="train")
+from conveyor._optional import missing
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+# Checked, not imported: listing the package's modules must not load torch.
+if not _installed("torch"):
+    raise missing("torch", "conveyor.apps.cifar10", extra="train")
