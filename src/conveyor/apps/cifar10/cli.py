@@ -25,6 +25,7 @@ DIGITS_DEFAULTS: dict[str, Any] = {
     "lrn_rate": 0.02,
     "width": 32,
     "checkpoint_steps": 100,
+    "histogram_frequency": 100,
     "seed": 0,
 }
 
@@ -145,8 +146,8 @@ def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
         t,
         "histogram_frequency",
         type=int,
-        default=1000,
-        help="steps between weight histograms (default %(default)s)",
+        default=None,
+        help="steps between weight histograms (default 1000; 100 on the embedded digits)",
     )
     _flag(
         t,
@@ -288,7 +289,7 @@ def train_config(args: argparse.Namespace) -> Any:
         width=pick("width", 64),
         schedule=pick("schedule", None),
         log_frequency=args.log_frequency,
-        histogram_frequency=args.histogram_frequency,
+        histogram_frequency=pick("histogram_frequency", 1000),
         checkpoint_steps=pick("checkpoint_steps", 1000),
         checkpoint_secs=args.checkpoint_secs,
         keep_checkpoints=args.keep_checkpoints,
