@@ -101,3 +101,12 @@ def test_eval_waits_when_there_is_no_checkpoint(tmp_path):
         sleep=naps.append,
     )
     assert results == [] and lines == [f"no checkpoint found in {tmp_path / 'none'}"]
+
+
+@pytest.mark.timeout(120)
+def test_a_resnet_checkpoint_is_rebuilt_from_its_configuration(tmp_path):
+    config = tiny(tmp_path, model="resnet", num_residual_units=1, use_bottleneck=True)
+    result = train(config)
+    evaluation = evaluate_checkpoint(result.checkpoint)
+    assert (evaluation.total, evaluation.global_step) == (300, 4)
+    assert 0.0 <= evaluation.precision <= 1.0
