@@ -274,3 +274,40 @@ def test_the_wheel_carries_the_embedded_digits_and_their_notice(tmp_path):
         digits = z.read("conveyor/datasets/data/digits.bin.gz")
     assert {"conveyor/datasets/data/README", "conveyor/datasets/digits.py"} <= names
     assert digits == (Path(SRC) / "conveyor/datasets/data/digits.bin.gz").read_bytes()
+
+
+@pytest.mark.timeout(60)
+def test_the_training_system_without_torch_or_tensorboard_names_the_train_extra(tmp_path):
+    out = _run_without(
+        """
+        import contextlib, io
+        import conveyor.__main__ as m
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status = m.main(["cifar10", "train"])
+        print(status, err.getvalue().strip())
+        """,
+        tmp_path,
+    )
+    assert out.splitlines() == [
+        "1 conveyor cifar10: conveyor.apps.cifar10 needs the module torch (package torch), "
+        'which is not installed: pip install "conveyor[train]"'
+    ]
+    pytest.importorskip("torch")
+    out = _run_without(
+        """
+        from conveyor.apps.cifar10.summaries import Summaries
+
+        try:
+            Summaries("events")
+        except ImportError as e:
+            print(e)
+        """,
+        tmp_path,
+        blocked=("tensorboard",),
+    )
+    assert out.strip() == (
+        "TensorBoard summaries needs the module tensorboard (package tensorboard), which is "
+        'not installed: pip install "conveyor[train]"'
+    )

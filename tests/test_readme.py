@@ -32,8 +32,8 @@ def test_readme_starts_with_exactly_two_setup_commands():
     first_block = re.search(r"```bash\n(.*?)```", README.read_text(), re.S).group(1)
     commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
     assert commands == [
-        "pip install -e . && python -m conveyor demo",
-        'pip install -e ".[test]" && pytest',
+        'pip install torch==2.13.0 && pip install -e ".[train]" && conveyor cifar10 train',
+        'pip install torch==2.13.0 && pip install -e ".[test]" && pytest',
     ]
 
 

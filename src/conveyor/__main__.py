@@ -1,5 +1,7 @@
 """Command line: ``python -m conveyor demo`` runs a small threaded pipeline end to end,
-first wired by hand from queues and runners (the TF1 way), then with the Pipeline API."""
+first wired by hand from queues and runners (the TF1 way), then with the Pipeline API;
+``python -m conveyor cifar10 train|eval`` is the CIFAR-10 training system
+(:mod:`conveyor.apps.cifar10.cli`, imported only when that command runs)."""
 
 from __future__ import annotations
 
@@ -104,14 +106,29 @@ def pipeline_demo(records: int, batch_size: int, threads: int, seed: int) -> tup
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    if args_list[:1] == ["cifar10"]:
+        # torch and the training system load only for this command
+        try:
+            from conveyor.apps.cifar10.cli import main as cifar10_main
+        except ImportError as e:
+            print(f"conveyor cifar10: {e}", file=sys.stderr)
+            return 1
+
+        return cifar10_main(args_list[1:], prog="conveyor cifar10")
     parser = argparse.ArgumentParser(prog="conveyor", description="conveyor command line")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "cifar10",
+        help="train and evaluate CIFAR-10 models: cifar10 train|eval (see cifar10 --help)",
+        add_help=False,
+    )
     p = sub.add_parser("demo", help="run a small threaded pipeline end to end")
     p.add_argument("--records", type=int, default=50_000, help="records to move")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--producers", type=int, default=2, help="producer threads")
     p.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
 
     moved = demo(args.records, args.batch_size, args.producers, args.seed)
     seconds = moved["seconds"]

@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "torch": ("torch", "torch"),
     "tqdm": ("tqdm", "datasets"),
     "pycocotools": ("pycocotools", "detection"),
+    "tensorboard": ("tensorboard", "train"),
 }
 
 
@@ -46,21 +47,23 @@ def extra_for(module: str) -> str:
     return "all" if known is None else EXTRAS[known][1]
 
 
-def missing(module: str, feature: str) -> ImportError:
-    """The error for *feature* needing *module*, which is not installed."""
+def missing(module: str, feature: str, extra: str | None = None) -> ImportError:
+    """The error for *feature* needing *module*, which is not installed; *extra* names
+    the extra to install when the feature's own is not the module's (the training
+    system needs torch from ``conveyor[train]``, not ``conveyor[torch]``)."""
     known = _known(module)
     if known is None:
         what = f"the module {module}"
     else:
         what = f"the module {known} (package {EXTRAS[known][0]})"
     return ImportError(
-        f'{feature} needs {what}, which is not installed: pip install "conveyor[{extra_for(module)}]"',
+        f'{feature} needs {what}, which is not installed: pip install "conveyor[{extra or extra_for(module)}]"',
         name=module if known is None else known,
     )
 
 
-def require(module: str, feature: str) -> ModuleType:
-    """Import *module* for *feature*.
+def require(module: str, feature: str, extra: str | None = None) -> ModuleType:
+    """Import *module* for *feature* (*extra* as :func:`missing`).
 
     Raises:
         ImportError: *module* is not installed; the message names it and the extra.
@@ -68,7 +71,7 @@ def require(module: str, feature: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise missing(module, feature) from e
+        raise missing(module, feature, extra) from e
 
 
 def missing_from(error: ImportError, feature: str) -> ImportError | None:

@@ -1,0 +1,553 @@
+"""Training a CIFAR-10 model (the tutorial's ``cifar10_train.py``), fed by conveyor.
+
+:func:`train` takes a :class:`TrainConfig` and returns a :class:`TrainResult`. It is
+built from seams that a distributed or benchmarking caller can reuse or replace:
+
+- :func:`build_model` and :func:`build_optimizer` — the network of ``config.model``
+  (:mod:`conveyor.apps.cifar10.models`) and SGD (momentum 0.9 for ``"mom"``) over it.
+- :func:`learning_rate_at` — the schedule: the tutorial's staircase decay (x0.1 every
+  350 epochs) for the tutorial model, ``resnet_main``'s step schedule for the ResNet,
+  or, for short runs (the embedded digits), a cosine decay to zero over ``max_steps``.
+- :func:`build_inputs` — the training pipeline of the recipe
+  (:mod:`conveyor.apps.cifar10.data`), sharded with
+  :func:`conveyor.torch.shard_for_current_rank` when ``torch.distributed`` is
+  initialised, fed through :func:`conveyor.torch.loader`.
+- :func:`train_step` — one step: cross entropy plus the model's weight decay, backward,
+  the optimizer's step. It takes the module to run, so a ``DistributedDataParallel``
+  wrapper can be passed in its place.
+- :func:`checkpoint_state` / :func:`restore_state` — what a checkpoint holds and how a
+  run resumes from it (:mod:`conveyor.apps.cifar10.checkpoint`).
+- ``is_main`` (rank 0, or the only process): only it logs, writes summaries and
+  checkpoints, and evaluates.
+
+The loop keeps a global step and an exponential moving average of the weights
+(:mod:`conveyor.apps.cifar10.ema`), logs ``step N, loss = L (X examples/sec; Y
+sec/batch)`` every ``log_frequency`` steps (a tqdm bar too, on a terminal), writes
+TensorBoard summaries (:mod:`conveyor.apps.cifar10.summaries`), and checkpoints every
+``checkpoint_steps`` steps or ``checkpoint_secs`` seconds and at the end. SIGINT and
+SIGTERM finish the current step, write a checkpoint, stop the input pipeline's threads
+and return (``TrainResult.interrupted`` names the signal).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import conveyor.torch as ct
+from conveyor._optional import require
+from conveyor.apps.cifar10 import checkpoint, data, models
+from conveyor.apps.cifar10.ema import MOVING_AVERAGE_DECAY, ExponentialMovingAverage
+from conveyor.core.errors import InvalidArgumentError
+from conveyor.datasets import embedded
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "build_inputs",
+    "build_model",
+    "build_optimizer",
+    "checkpoint_state",
+    "learning_rate_at",
+    "restore_state",
+    "train",
+    "train_step",
+]
+
+#: the tutorial's NUM_EPOCHS_PER_DECAY and LEARNING_RATE_DECAY_FACTOR
+NUM_EPOCHS_PER_DECAY = 350.0
+LEARNING_RATE_DECAY_FACTOR = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run is given. ``None`` fields take the model's default.
+
+    Attributes:
+        train_dir: checkpoints and event files go here.
+        data_dir: the CIFAR-10 folder; ``None`` trains on the embedded digits.
+        model: ``"tutorial"`` or ``"resnet"``.
+        recipe: the input recipe (:mod:`conveyor.apps.cifar10.data`); ``None``:
+            ``digits`` on the embedded data, else ``tutorial`` for the tutorial model
+            and ``standard`` for the ResNet.
+        max_steps: steps to train to (a resumed run continues up to it).
+        batch_size: images per step (per process, when distributed).
+        num_residual_units, use_bottleneck, relu_leakiness, optimizer: the ResNet's
+            :class:`~conveyor.apps.cifar10.models.HParams`.
+        lrn_rate: the initial learning rate (0.1).
+        min_lrn_rate: the ResNet schedule's floor.
+        schedule: ``"tutorial"``, ``"resnet"`` or ``"cosine"``; ``None``: the model's.
+        weight_decay: the decay rate; ``None``: 0.004 (tutorial fc layers) or 0.0002.
+        momentum: for ``optimizer="mom"``.
+        width: the tutorial model's convolution channels (64).
+        ema_decay: the moving average's largest decay.
+        log_frequency: steps between log lines and scalar summaries.
+        histogram_frequency: steps between weight histograms.
+        checkpoint_steps, checkpoint_secs: checkpoint when either has passed
+            (``None`` turns one off); always at the end.
+        keep_checkpoints: the newest checkpoints kept.
+        seed: the seed of the weights' initialisation and of every input draw;
+            ``None`` draws one (recorded in the checkpoint's data state).
+        resume: continue from the newest checkpoint in ``train_dir``, if any.
+        threads: input pipeline threads.
+        torch_threads: ``torch.set_num_threads`` (``None`` leaves torch's default).
+        device: ``"cpu"``, ``"cuda"``…; ``None``: CUDA when available.
+        progress: a tqdm bar; ``None``: when stdout is a terminal.
+        summaries: write TensorBoard event files.
+        evaluate: after training, compute precision @ 1 on the test set (EMA weights).
+        handle_signals: stop cleanly on SIGINT/SIGTERM (only from the main thread).
+    """
+
+    train_dir: str = "/tmp/cifar10_train"
+    data_dir: str | None = None
+    model: str = "tutorial"
+    recipe: str | None = None
+    max_steps: int = 1_000_000
+    batch_size: int = 128
+    num_residual_units: int = 5
+    use_bottleneck: bool = False
+    relu_leakiness: float = 0.1
+    optimizer: str = "mom"
+    lrn_rate: float = 0.1
+    min_lrn_rate: float = 0.0001
+    schedule: str | None = None
+    weight_decay: float | None = None
+    momentum: float = 0.9
+    width: int = 64
+    ema_decay: float = MOVING_AVERAGE_DECAY
+    log_frequency: int = 10
+    histogram_frequency: int = 1000
+    checkpoint_steps: int | None = 1000
+    checkpoint_secs: float | None = 600.0
+    keep_checkpoints: int = 5
+    seed: int | None = None
+    resume: bool = False
+    threads: int = 2
+    torch_threads: int | None = None
+    device: str | None = None
+    progress: bool | None = None
+    summaries: bool = True
+    evaluate: bool = True
+    handle_signals: bool = True
+
+    def __post_init__(self) -> None:
+        if self.model not in ("tutorial", "resnet"):
+            raise InvalidArgumentError(f"model must be 'tutorial' or 'resnet', got {self.model!r}")
+        if self.recipe is not None and self.recipe not in data.RECIPES:
+            raise InvalidArgumentError(f"recipe must be one of {data.RECIPES}, got {self.recipe!r}")
+        if self.schedule not in (None, "tutorial", "resnet", "cosine"):
+            raise InvalidArgumentError(
+                f"schedule must be 'tutorial', 'resnet' or 'cosine', got {self.schedule!r}"
+            )
+        for name in ("max_steps", "batch_size", "log_frequency", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+
+    @property
+    def input_recipe(self) -> str:
+        if self.recipe is not None:
+            return self.recipe
+        if self.data_dir is None:
+            return "digits"
+        return "tutorial" if self.model == "tutorial" else "standard"
+
+    @property
+    def lr_schedule(self) -> str:
+        if self.schedule is not None:
+            return self.schedule
+        return "tutorial" if self.model == "tutorial" else "resnet"
+
+    def hparams(self) -> models.HParams:
+        """The ResNet's :class:`~conveyor.apps.cifar10.models.HParams` of this config."""
+        return models.HParams(
+            batch_size=self.batch_size,
+            num_classes=10,
+            min_lrn_rate=self.min_lrn_rate,
+            lrn_rate=self.lrn_rate,
+            num_residual_units=self.num_residual_units,
+            use_bottleneck=self.use_bottleneck,
+            weight_decay_rate=0.0002 if self.weight_decay is None else self.weight_decay,
+            relu_leakiness=self.relu_leakiness,
+            optimizer=self.optimizer,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What a run did.
+
+    Attributes:
+        global_step: the steps taken, counting those of a resumed run.
+        loss: the total loss of the last step.
+        checkpoint: the last checkpoint written (``None`` if none).
+        examples_per_sec: training throughput of this run.
+        input_stall: the share of this run's loop time spent waiting for data.
+        precision: precision @ 1 on the test set with the EMA weights
+            (``config.evaluate``; else ``None``).
+        interrupted: the name of the signal that stopped the run, or ``None``.
+        seconds: the wall time of the loop.
+    """
+
+    global_step: int
+    loss: float
+    checkpoint: Path | None
+    examples_per_sec: float
+    input_stall: float
+    precision: float | None = None
+    interrupted: str | None = None
+    seconds: float = 0.0
+    stats: Any = field(default=None, repr=False)
+
+
+# -- the seams ------------------------------------------------------------------------
+
+
+def build_model(config: TrainConfig) -> nn.Module:
+    """The network ``config`` names, for the image size of its recipe."""
+    if config.model == "tutorial":
+        return models.TutorialNet(
+            image_size=data.image_size(config.input_recipe),
+            weight_decay=0.004 if config.weight_decay is None else config.weight_decay,
+            width=config.width,
+        )
+    return models.ResNet(config.hparams())
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD over ``model``'s parameters: with momentum for ``optimizer="mom"`` (the
+    weight decay is a term of the loss, as in TensorFlow, not the optimizer's)."""
+    momentum = config.momentum if config.optimizer == "mom" else 0.0
+    return torch.optim.SGD(model.parameters(), lr=config.lrn_rate, momentum=momentum)
+
+
+def learning_rate_at(config: TrainConfig, step: int, batches_per_epoch: float) -> float:
+    """The learning rate of global step ``step`` under ``config.lr_schedule``."""
+    schedule = config.lr_schedule
+    if schedule == "resnet":
+        return models.learning_rate(step, config.lrn_rate, config.min_lrn_rate)
+    if schedule == "cosine":
+        return config.lrn_rate * 0.5 * (1.0 + math.cos(math.pi * min(step / config.max_steps, 1.0)))
+    decay_steps = max(int(batches_per_epoch * NUM_EPOCHS_PER_DECAY), 1)
+    return config.lrn_rate * LEARNING_RATE_DECAY_FACTOR ** (step // decay_steps)
+
+
+def build_inputs(config: TrainConfig, data_dir: Any) -> Any:
+    """The training pipeline (infinite, seeded, deterministic), this rank's share."""
+    pipe = data.train_inputs(
+        config.input_recipe,
+        data_dir,
+        config.batch_size,
+        seed=config.seed,
+        threads=config.threads,
+    )
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        pipe = ct.shard_for_current_rank(pipe)
+    return pipe
+
+
+def train_step(
+    module: nn.Module,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    lr: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step at learning rate ``lr``; ``module`` runs the batch (``model`` itself or
+    a wrapper of it), ``model`` gives the weight decay. Returns the detached total loss
+    and cross entropy."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    logits = module(images)
+    cross_entropy = F.cross_entropy(logits, labels.long())
+    total = cross_entropy + model.weight_decay_loss()  # type: ignore[operator]
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    optimizer.step()
+    return total.detach(), cross_entropy.detach()
+
+
+def checkpoint_state(
+    config: TrainConfig,
+    step: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema: ExponentialMovingAverage,
+    loader: Any,
+) -> dict[str, Any]:
+    """What a checkpoint holds (see :mod:`conveyor.apps.cifar10.checkpoint`)."""
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "global_step": step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "ema": ema.state_dict(),
+        "rng": rng,
+        "data": loader.state_dict(),
+        "config": config.as_dict(),
+    }
+
+
+def restore_state(
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ema: ExponentialMovingAverage,
+    loader: Any,
+) -> int:
+    """Load a checkpoint's state into a run's parts; returns its global step."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    ema.load_state_dict(state["ema"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    loader.load_state_dict(state["data"])
+    return int(state["global_step"])
+
+
+# -- the loop -------------------------------------------------------------------------
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM while a run is in progress."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.signal = signal.Signals(signum).name
+
+
+@contextmanager
+def _signals_caught(enabled: bool) -> Iterator[_StopFlag]:
+    flag = _StopFlag()
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _rank() -> int:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return int(torch.distributed.get_rank())
+    return 0
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if config.device is not None:
+        return torch.device(config.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _progress_bar(config: TrainConfig, start: int, is_main: bool) -> Any:
+    show = sys.stdout.isatty() if config.progress is None else config.progress
+    if not (show and is_main):
+        return None
+    tqdm = require("tqdm", "the training progress bar", extra="train").tqdm
+    return tqdm(total=config.max_steps, initial=start, unit="step", dynamic_ncols=True)
+
+
+def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train as ``config`` says; see the module's docstring.
+
+    Args:
+        config: the run.
+        log: where log lines go (default: printed to stdout).
+
+    Returns:
+        A :class:`TrainResult`.
+    """
+    # Caught from the start: a signal while the run sets up stops it at its first step.
+    with _signals_caught(config.handle_signals) as stop:
+        return _train(config, log, stop)
+
+
+def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFlag) -> TrainResult:
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    if config.seed is not None:
+        torch.manual_seed(config.seed)
+    is_main = _rank() == 0
+    device = _device(config)
+    data_dir = embedded() if config.data_dir is None else config.data_dir
+    train_dir = Path(config.train_dir)
+
+    model = build_model(config).to(device)
+    optimizer = build_optimizer(model, config)
+    ema = ExponentialMovingAverage(model, config.ema_decay)
+    pipe = build_inputs(config, data_dir)
+    loader = ct.loader(pipe, pin_memory=device.type == "cuda", device=device)
+    records = sum(len(r) for r in data.cifar10.load_records(data_dir))
+    batches_per_epoch = records / config.batch_size
+
+    step = 0
+    if config.resume:
+        newest = checkpoint.latest(train_dir)
+        if newest is not None:
+            step = restore_state(checkpoint.load(newest), model, optimizer, ema, loader)
+    elif is_main:
+        # A fresh run starts a fresh series: an older run's checkpoints would otherwise
+        # outrank this one's (the tutorial deletes the whole train_dir instead).
+        for old in checkpoint.list_checkpoints(train_dir):
+            old.unlink(missing_ok=True)
+    summaries = None
+    if config.summaries and is_main:
+        from conveyor.apps.cifar10.summaries import Summaries
+
+        summaries = Summaries(train_dir)
+
+    bar = _progress_bar(config, step, is_main)
+
+    def say(line: str) -> None:
+        if not is_main:
+            return
+        if bar is not None:
+            bar.write(line)
+        elif log is not None:
+            log(line)
+        else:
+            print(line, flush=True)
+
+    last_checkpoint: Path | None = None
+
+    def save() -> Path | None:
+        if not is_main:
+            return None
+        state = checkpoint_state(config, step, model, optimizer, ema, loader)
+        return checkpoint.save(train_dir, state, step, keep=config.keep_checkpoints)
+
+    loss = torch.tensor(float("nan"))
+    start_step = step
+    t_start = time.perf_counter()
+    mark_time, mark_step, mark_wait = t_start, step, 0.0
+    last_save_time = t_start
+    images_logged = False
+    interrupted: str | None = None
+    stats = None
+    model.train()
+    batches = iter(loader)
+    try:
+        while step < config.max_steps and stop.signal is None:
+            try:
+                images, labels = next(batches)
+            except StopIteration:  # a finite pipeline ran out
+                break
+            lr = learning_rate_at(config, step, batches_per_epoch)
+            loss, cross_entropy = train_step(model, model, optimizer, images, labels, lr)
+            step += 1
+            ema.update(model, step)
+            if summaries is not None and not images_logged:
+                summaries.images("input/augmented_images", images, step)
+                images_logged = True
+            if bar is not None:
+                bar.update(1)
+            if step % config.log_frequency == 0 or step == config.max_steps:
+                now = time.perf_counter()
+                stats = loader.stats()
+                elapsed = max(now - mark_time, 1e-9)
+                steps = max(step - mark_step, 1)
+                value = float(loss)
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"the loss diverged at step {step}: {value}")
+                say(
+                    f"step {step}, loss = {value:.2f} "
+                    f"({steps * config.batch_size / elapsed:.1f} examples/sec; "
+                    f"{elapsed / steps:.3f} sec/batch)"
+                )
+                if summaries is not None:
+                    wait = stats.consumer_wait_seconds
+                    summaries.scalars(
+                        {
+                            "total_loss": value,
+                            "cross_entropy": float(cross_entropy),
+                            "learning_rate": lr,
+                            "global_step/sec": steps / elapsed,
+                            "examples/sec": steps * config.batch_size / elapsed,
+                            "input/stall_percent": 100.0
+                            * min(max(wait - mark_wait, 0.0) / elapsed, 1.0),
+                        },
+                        step,
+                    )
+                    summaries.pipeline(stats, step)
+                    mark_wait = wait
+                mark_time, mark_step = now, step
+            if summaries is not None and step % config.histogram_frequency == 0:
+                summaries.histograms(model, step)
+            due_steps = config.checkpoint_steps and step % config.checkpoint_steps == 0
+            due_secs = (
+                config.checkpoint_secs is not None
+                and time.perf_counter() - last_save_time >= config.checkpoint_secs
+            )
+            if (due_steps or due_secs) and step < config.max_steps and stop.signal is None:
+                last_checkpoint = save() or last_checkpoint
+                last_save_time = time.perf_counter()
+        interrupted = stop.signal
+        stats = loader.stats() if step > start_step else None
+        if step > start_step or last_checkpoint is None:
+            last_checkpoint = save() or last_checkpoint
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+        loader.close()
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t_start
+    if interrupted is not None:
+        say(f"stopped by {interrupted} at step {step}; checkpoint {last_checkpoint}")
+    elif stats is not None:
+        say(
+            f"trained {step - start_step} steps in {seconds:.1f} s; input stall "
+            f"{100 * stats.input_stall:.1f}%; checkpoint {last_checkpoint}"
+        )
+    precision = None
+    if config.evaluate and is_main and interrupted is None:
+        from conveyor.apps.cifar10.eval import evaluate_model
+
+        averaged = build_model(config).to(device)
+        ema.copy_to(averaged)
+        eval_pipe = data.eval_inputs(config.input_recipe, data_dir, 256, threads=1)
+        correct, total = evaluate_model(averaged, eval_pipe, device)
+        precision = correct / total
+        say(f"precision @ 1 = {precision:.3f} ({correct} of {total} test images)")
+        if summaries is not None:
+            summaries.scalars({"Precision @ 1": precision}, step)
+    if summaries is not None:
+        summaries.close()
+    done = step - start_step
+    return TrainResult(
+        global_step=step,
+        loss=float(loss),
+        checkpoint=last_checkpoint,
+        examples_per_sec=done * config.batch_size / seconds if seconds > 0 else 0.0,
+        input_stall=0.0 if stats is None else float(stats.input_stall),
+        precision=precision,
+        interrupted=interrupted,
+        seconds=seconds,
+        stats=stats,
+    )
