@@ -443,7 +443,7 @@ def slice_input_producer(
     if not tensors:
         raise ValueError("Expected at least one tensor in slice_input_producer().")
     graph = get_default_graph()
-    with graph.name_scope(name or "input_producer") as scope:
+    with graph.name_scope(name or "input_producer"):
         first = tensors[0].shape
         if first.ndims and first.as_list()[0] is not None:
             limit: Any = first.as_list()[0]
