@@ -344,7 +344,12 @@ def input_producer(
             run.resource(holder[0], make)()
 
         op = make_op(
-            "QueueEnqueueManyV2", [t], enqueue, [], name=f"{scope.rstrip('/').split('/')[-1]}_EnqueueMany", stateful=True
+            "QueueEnqueueManyV2",
+            [t],
+            enqueue,
+            [],
+            name=f"{scope.rstrip('/').split('/')[-1]}_EnqueueMany",
+            stateful=True,
         )
         holder.append(op)
         add_queue_runner(QueueRunner(queue, [op], cancel_op=cancel_op))
