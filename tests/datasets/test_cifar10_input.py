@@ -117,6 +117,26 @@ def test_distorted_inputs_gives_full_batches_of_the_reference_recipe(root, calls
 
 
 @pytest.mark.parametrize("shuffle", ["index", "pool"])
+def test_shards_split_every_epoch_exactly_between_the_ranks(root, shuffle):
+    # Three ranks with one seed: each reads its own records, and together every record.
+    labels = []
+    for index in range(3):
+        pipe = cifar10.distorted_inputs(
+            root, 20, shuffle=shuffle, seed=5, epochs=1, shard=(index, 3)
+        )
+        labels.append(np.concatenate([lab for _, lab in _take(pipe)]))
+        assert len(labels[-1]) == TRAIN_N // 3
+    assert Counter(np.concatenate(labels).tolist()) == Counter(_labels(root).tolist())
+
+
+def test_a_shard_of_the_evaluation_set_is_every_count_th_image_in_order(root):
+    got = _take(cifar10.inputs(root, 64, shard=(1, 4)))
+    images = np.concatenate([i for i, _ in got])
+    expected = recipes.tutorial_eval().reference(_images(root, True)[1::4], _rng())
+    np.testing.assert_allclose(images, expected, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("shuffle", ["index", "pool"])
 def test_one_epoch_reads_every_record_exactly_once(root, calls, shuffle):
     pipe = cifar10.distorted_inputs(root, 100, shuffle=shuffle, seed=5, epochs=1)
     labels = np.concatenate([lab for _, lab in _take(pipe)])
@@ -368,6 +388,9 @@ BAD = [
     (cifar10.standard_train_inputs, {"padding": -4}, "padding"),
     (cifar10.standard_train_inputs, {"shuffle": "window"}, "shuffle"),
     (cifar10.standard_train_inputs, {"batch_size": 0}, "batch_size"),
+    (cifar10.distorted_inputs, {"shard": (2, 2)}, "shard"),
+    (cifar10.distorted_inputs, {"shard": 3}, "shard"),
+    (cifar10.inputs, {"shard": (0, 0)}, "shard"),
 ]
 
 

@@ -99,3 +99,14 @@ def test_rows_before_a_damaged_tail_arrive_as_a_short_batch_then_the_error(tmp_p
     assert next(it).shape == (1, 10)  # the third record, delivered before the error
     with pytest.raises(DataLossError, match="3 bytes after the last whole record"):
         next(it)
+
+
+def test_a_shard_of_unshuffled_fixed_length_records_reads_every_count_th_record(tmp_path):
+    path = tmp_path / "records.bin"
+    path.write_bytes(bytes(range(40)))  # 10 records of 4 bytes: record i starts at 4 * i
+    for batched in (False, True):
+        pipe = cp.fixed_length_records(str(path), record_bytes=4).shard(1, 3)
+        if batched:
+            pipe = pipe.map(lambda r: r, batched=True).batch(2)
+        rows = np.concatenate(list(pipe)) if batched else np.stack(list(pipe))
+        assert rows[:, 0].tolist() == [4, 16, 28]

@@ -91,6 +91,27 @@ def _check_threads(threads: Any) -> int:
     return int(threads)
 
 
+def _check_shard(shard: Any) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    try:
+        index, count = shard
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"shard must be (index, count), got {shard!r}") from None
+    ok = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in (index, count))
+    if not ok or count < 1 or not 0 <= index < count:
+        raise InvalidArgumentError(
+            f"shard must be (index, count) with 0 <= index < count, got {shard!r}"
+        )
+    return int(index), int(count)
+
+
+def _sharded(pipe: Pipeline, shard: tuple[int, int] | None) -> Pipeline:
+    """The source's share for one of ``count`` ranks: rows of each epoch's order (the
+    same permutation on every rank with the same seed), before anything is computed."""
+    return pipe if shard is None else pipe.shard(*shard)
+
+
 def _batches(
     data_dir: Any,
     eval_data: bool,
@@ -102,8 +123,10 @@ def _batches(
     threads: int,
     copy: bool,
     drop_remainder: bool,
+    shard: Any = None,
 ) -> Pipeline:
     batch_size = _check_batch_size(batch_size)
+    shard = _check_shard(shard)
     threads = _check_threads(threads)
     if not isinstance(copy, bool):
         raise InvalidArgumentError(f"copy must be a bool, got {copy!r}")
@@ -113,10 +136,13 @@ def _batches(
         total = sum(len(r) for r in records)
         pool = int(total * MIN_FRACTION_OF_EXAMPLES_IN_QUEUE)
         pipe = (
-            fixed_length_records(
-                names, record_bytes=cifar10.RECORD_BYTES, epochs=epochs, chunk_size=batch_size
+            _sharded(
+                fixed_length_records(
+                    names, record_bytes=cifar10.RECORD_BYTES, epochs=epochs, chunk_size=batch_size
+                ),
+                shard,
             )
-            .shuffle(pool, seed=seed)
+            .shuffle(pool // (1 if shard is None else shard[1]), seed=seed)
             .batch(batch_size, drop_remainder=drop_remainder)
             .map(_AugmentRecords(recipe, copy), rng=True, threads=threads)
         )
@@ -124,12 +150,15 @@ def _batches(
         records = cifar10.load_records(data_dir, eval_data=eval_data)
         total = sum(len(r) for r in records)
         pipe = (
-            from_arrays(
-                np.arange(total, dtype=np.int64),
-                shuffle=shuffle is not False,  # "index" and True both shuffle
-                seed=seed,
-                epochs=epochs,
-                chunk_size=max(batch_size, 1024),
+            _sharded(
+                from_arrays(
+                    np.arange(total, dtype=np.int64),
+                    shuffle=shuffle is not False,  # "index" and True both shuffle
+                    seed=seed,
+                    epochs=epochs,
+                    chunk_size=max(batch_size, 1024),
+                ),
+                shard,
             )
             .batch(batch_size, drop_remainder=drop_remainder)
             .map(_Augment(recipe, records, copy), rng=True, threads=threads)
@@ -152,6 +181,7 @@ def distorted_inputs(
     threads: int = 2,
     channels_first: bool = False,
     copy: bool = False,
+    shard: Any = None,
 ) -> Pipeline:
     """The tutorial's training input: distorted, shuffled batches of the training set.
 
@@ -176,6 +206,11 @@ def distorted_inputs(
         copy: give every batch a fresh array instead of a pooled buffer. Pooled buffers
             are reused only once nothing refers to them any more, so holding batches is
             always safe; ``copy=True`` only trades speed for never sharing memory.
+        shard: ``(index, count)``: this rank's share for data-parallel training — the
+            records ``index, index + count, …`` of every epoch's permutation (the same on
+            every rank with the same seed), taken at the source, so each rank reads and
+            augments only its own images. ``conveyor.torch.shard_for_current_rank`` on the
+            returned pipeline would instead drop other ranks' finished batches.
 
     Returns:
         A pipeline of ``(images, labels)``: float32 ``(batch_size, 24, 24, 3)`` (or
@@ -198,6 +233,7 @@ def distorted_inputs(
         threads,
         copy,
         drop_remainder=True,
+        shard=shard,
     )
 
 
@@ -210,6 +246,7 @@ def inputs(
     threads: int = 2,
     channels_first: bool = False,
     copy: bool = False,
+    shard: Any = None,
 ) -> Pipeline:
     """The tutorial's evaluation input: every image once, in order, undistorted.
 
@@ -223,7 +260,8 @@ def inputs(
         batch_size: images per batch.
         eval_data: the test set (default) or, ``False``, the training set.
         epochs: passes over the data (default one).
-        threads, channels_first, copy: as :func:`distorted_inputs`.
+        threads, channels_first, copy, shard: as :func:`distorted_inputs` (a shard of the
+            evaluation set is every ``count``-th image, in order).
 
     Returns:
         A pipeline of ``(images, labels)``.
@@ -242,6 +280,7 @@ def inputs(
         threads,
         copy,
         drop_remainder=False,
+        shard=shard,
     )
 
 
@@ -259,6 +298,7 @@ def standard_train_inputs(
     threads: int = 2,
     channels_first: bool = False,
     copy: bool = False,
+    shard: Any = None,
 ) -> Pipeline:
     """The usual modern CIFAR training input: zero-pad ``padding``, a random 32x32
     crop, a random flip, per-channel normalization by ``mean``/``std`` (0..255 scale)
@@ -278,4 +318,5 @@ def standard_train_inputs(
         threads,
         copy,
         drop_remainder=True,
+        shard=shard,
     )

@@ -418,8 +418,8 @@ class FixedLengthRecordSource(_EpochSource):
         if first == last:
             local = index - self.offsets[first]
             recs = self._records(first)
-            if isinstance(rows, slice):
-                out[:] = recs[int(local[0]) : int(local[-1]) + 1]
+            if isinstance(rows, slice):  # a run of rows, every ``step``-th when sharded
+                out[:] = recs[int(local[0]) : int(local[-1]) + 1 : rows.step or 1]
             else:
                 np.take(recs, local, axis=0, out=out)
             return out
