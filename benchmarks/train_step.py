@@ -31,6 +31,7 @@ Run: ``python benchmarks/train_step.py`` (``--rounds``, ``--steps``, ``--resnet_
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import platform
@@ -114,10 +115,9 @@ def dataloader_batches(dataset: TorchAugmented, seed: int) -> Iterator[Any]:
         shuffle=True,
         drop_last=True,
         num_workers=2,
-        persistent_workers=True,
         generator=generator,
     )
-    while True:
+    while True:  # an epoch (78 batches of the default 10,000 records) outlasts a round
         yield from loader
 
 
@@ -200,6 +200,8 @@ def bench_model(name: str, data_dir: str, args: argparse.Namespace) -> dict[str,
             finally:
                 if closer is not None:
                     closer()
+                del batches
+                gc.collect()  # a DataLoader's workers are gone before the next feed runs
             figures[feed].steps_per_sec.append(rate[feed])
             if stall is not None:
                 figures[feed].stall.append(stall)
