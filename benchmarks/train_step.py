@@ -238,9 +238,9 @@ def report(name: str, figures: dict[str, Figures]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["tutorial", "resnet20"])
-    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    p.add_argument("--steps", type=int, default=30, help="timed steps, tutorial (default 30)")
-    p.add_argument("--resnet_steps", type=int, default=10, help="timed steps, ResNet-20")
+    p.add_argument("--rounds", type=int, default=11, help="interleaved rounds (default 11)")
+    p.add_argument("--steps", type=int, default=15, help="timed steps, tutorial (default 15)")
+    p.add_argument("--resnet_steps", type=int, default=5, help="timed steps, ResNet-20 (default 5)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per round")
     p.add_argument("--cached", type=int, default=16, help="batches the ideal feed cycles")
     p.add_argument("--records", type=int, default=10_000, help="synthetic training records")
