@@ -14,6 +14,7 @@ a :class:`Features`, saved by :func:`save_features` and read back by
 ``train/labels``    int64, one per row
 ``test/features``   float32
 ``test/labels``     int64
+``global_step``     int64, ``(1,)``: the checkpoint's step
 =================== ================================================================
 
 The file is a NumPy ``.npz`` archive, or a safetensors file when its name ends in
