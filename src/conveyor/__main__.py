@@ -1,6 +1,6 @@
 """Command line: ``python -m conveyor demo`` runs a small threaded pipeline end to end,
 first wired by hand from queues and runners (the TF1 way), then with the Pipeline API;
-``python -m conveyor cifar10 train|eval`` is the CIFAR-10 training system
+``python -m conveyor cifar10 train|eval|features|finetune`` is the CIFAR-10 training system
 (:mod:`conveyor.apps.cifar10.cli`, imported only when that command runs)."""
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def _flag(group: Any, name: str, **kwargs: Any) -> None:
 
 
 def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
-    """The ``cifar10`` command line (``train`` and ``eval``)."""
+    """The ``cifar10`` command line (``train``, ``eval``, ``features``, ``finetune``)."""
     top = argparse.ArgumentParser(
         prog=prog, description="Train and evaluate CIFAR-10 models (TensorFlow's tutorial)."
     )
@@ -255,6 +255,54 @@ def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
     _flag(e, "batch_size", type=int, default=256, help="images per batch (default %(default)s)")
     _flag(e, "device", default=None, help="as for train")
     _flag(e, "no_summaries", action="store_true", help="write no TensorBoard event files")
+
+    f = sub.add_parser(
+        "features",
+        help="save a trained model's bottleneck features of the train and test sets",
+        description="Run every training and test image once, undistorted, through the "
+        "newest checkpoint's moving-average weights and save the activations before the "
+        "classifier, with the labels (.npz, or .safetensors by the name).",
+    )
+    _flag(
+        f,
+        "checkpoint_dir",
+        default="/tmp/cifar10_train",
+        help="where the trainer wrote checkpoints, or one checkpoint file (default %(default)s)",
+    )
+    _flag(
+        f,
+        "data_dir",
+        default=None,
+        help="folder holding cifar-10-batches-bin/ (default: the checkpoint's own data)",
+    )
+    _flag(
+        f,
+        "output",
+        default="/tmp/cifar10_features.npz",
+        help="the features file: .npz, or .safetensors (default %(default)s)",
+    )
+    _flag(f, "batch_size", type=int, default=256, help="images per batch (default %(default)s)")
+    _flag(f, "device", default=None, help="as for train")
+
+    h = sub.add_parser(
+        "finetune",
+        help="train a dense head on saved features, then report precision @ 1",
+        description="Train a linear head (or one hidden layer) on the training features "
+        "of a features file alone and print its precision @ 1 on the test features.",
+    )
+    _flag(
+        h,
+        "features",
+        default="/tmp/cifar10_features.npz",
+        help="a file written by `conveyor cifar10 features` (default %(default)s)",
+    )
+    _flag(h, "hidden", type=int, default=0, help="hidden units; 0: a linear head (default 0)")
+    _flag(h, "epochs", type=int, default=30, help="passes over the features (default 30)")
+    _flag(h, "batch_size", type=int, default=128, help="rows per step (default %(default)s)")
+    _flag(h, "lrn_rate", type=float, default=0.1, help="initial learning rate, cosine decay")
+    _flag(h, "weight_decay", type=float, default=1e-4, help="L2 on the head's weights")
+    _flag(h, "seed", type=int, default=0, help="initialisation and shuffle (default 0)")
+    _flag(h, "device", default=None, help="as for train")
     return top
 
 
@@ -347,16 +395,56 @@ def _eval(args: argparse.Namespace) -> int:
     return 0 if results or not args.run_once else 1
 
 
+def _features(args: argparse.Namespace) -> int:
+    from conveyor.apps.cifar10.features import extract_features, save_features
+
+    found = extract_features(
+        args.checkpoint_dir, args.data_dir, batch_size=args.batch_size, device=args.device
+    )
+    path = save_features(found, args.output)
+    print(
+        f"step {found.global_step}: {len(found.train_labels)} training and "
+        f"{len(found.test_labels)} test features of {found.dim} written to {path}",
+        flush=True,
+    )
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from conveyor.apps.cifar10.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig(
+        hidden=args.hidden,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lrn_rate=args.lrn_rate,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        device=args.device,
+    )
+    result = finetune(args.features, config)
+    print(
+        f"precision @ 1 = {result.precision:.3f} ({result.correct} of {result.total} test "
+        f"features; {result.steps} steps in {result.seconds:.1f} s)",
+        flush=True,
+    )
+    return 0
+
+
 def main(
     argv: Sequence[str] | None = None,
     prog: str = "conveyor cifar10",
     exit_on_signal: bool = True,
 ) -> int:
-    """Run ``train`` or ``eval``; returns the exit status. When a signal stopped
+    """Run ``train``, ``eval``, ``features`` or ``finetune``; returns the exit status. When a signal stopped
     training the process exits at once with ``128 + signal`` (after the checkpoint),
     unless ``exit_on_signal`` is false: then that status is returned."""
     p = parser(prog)
     args = p.parse_args(argv)
     if args.command == "train":
         return _train(args, p.error, exit_on_signal)
+    if args.command == "features":
+        return _features(args)
+    if args.command == "finetune":
+        return _finetune(args)
     return _eval(args)
