@@ -856,6 +856,8 @@ def stalls(
 ) -> list[tuple[str, float, list[dict[str, Any]]]]:
     chosen = []
     for name in args.stall_systems.split(","):
+        if name == "none":
+            continue
         if name == "best":
             chosen += [best_of(rounds, names, "conveyor"), best_of(rounds, names, "peer")]
         elif name in SYSTEMS:
@@ -1027,7 +1029,8 @@ def main() -> None:
         "--stall-systems",
         default="best",
         help="systems for the input-stall rows, comma-separated; 'best' stands for the best "
-        "conveyor pipeline and the best peer of the throughput rounds (default best)",
+        "conveyor pipeline and the best peer of the throughput rounds, 'none' for no stall rows "
+        "(default best)",
     )
     parser.add_argument(
         "--quick",
