@@ -95,15 +95,23 @@ class _Undistorted:
 
 
 def _indices(
-    n: int, batch_size: int, shuffle: bool, seed: int | None, epochs: int | None
+    n: int,
+    batch_size: int,
+    shuffle: bool,
+    seed: int | None,
+    epochs: int | None,
+    shard: tuple[int, int] | None = None,
 ) -> Pipeline:
-    return from_arrays(
+    source = from_arrays(
         np.arange(n, dtype=np.int64),
         shuffle=shuffle,
         seed=seed,
         epochs=epochs,
         chunk_size=max(batch_size, 1024),
     )
+    # Sharded at the source: this rank's rows of each epoch's order, before any batch
+    # is cut or augmented.
+    return source if shard is None else source.shard(*shard)
 
 
 def digits_train_inputs(
@@ -113,13 +121,16 @@ def digits_train_inputs(
     seed: int | None = None,
     epochs: int | None = None,
     threads: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> Pipeline:
     """Training batches for the embedded digits: every epoch a seeded permutation, each
     image padded by 4, randomly cropped back to 32x32 (a shift of up to one source
-    pixel) and standardized; no flip. Batches are full, NCHW."""
+    pixel) and standardized; no flip. Batches are full, NCHW. ``shard=(index, count)``:
+    the images ``index, index + count, …`` of each epoch's permutation (the same on
+    every rank with the same seed), taken before batching."""
     split = _Images(data_dir, eval_data=False)
     return (
-        _indices(len(split), batch_size, True, seed, epochs)
+        _indices(len(split), batch_size, True, seed, epochs, shard)
         .batch(batch_size, drop_remainder=True)
         .map(_DigitsAugment(split), rng=True, threads=threads)
         .with_options(deterministic=True, seed=seed)
@@ -134,18 +145,38 @@ def train_inputs(
     seed: int | None = None,
     epochs: int | None = None,
     threads: int = 2,
+    shard: tuple[int, int] | None = None,
 ) -> Pipeline:
-    """The training pipeline of ``recipe`` (see the module's table), NCHW."""
+    """The training pipeline of ``recipe`` (see the module's table), NCHW.
+
+    ``shard=(index, count)``: rank ``index`` of ``count`` data-parallel ranks reads and
+    augments only its own records — ``index, index + count, …`` of each epoch's
+    permutation, sharded at the source — in batches of ``batch_size`` (its share of
+    the global batch)."""
     _check(recipe)
     if recipe == "tutorial":
         return cifar10.distorted_inputs(
-            data_dir, batch_size, seed=seed, epochs=epochs, threads=threads, channels_first=True
+            data_dir,
+            batch_size,
+            seed=seed,
+            epochs=epochs,
+            threads=threads,
+            channels_first=True,
+            shard=shard,
         )
     if recipe == "standard":
         return cifar10.standard_train_inputs(
-            data_dir, batch_size, seed=seed, epochs=epochs, threads=threads, channels_first=True
+            data_dir,
+            batch_size,
+            seed=seed,
+            epochs=epochs,
+            threads=threads,
+            channels_first=True,
+            shard=shard,
         )
-    return digits_train_inputs(data_dir, batch_size, seed=seed, epochs=epochs, threads=threads)
+    return digits_train_inputs(
+        data_dir, batch_size, seed=seed, epochs=epochs, threads=threads, shard=shard
+    )
 
 
 def eval_inputs(

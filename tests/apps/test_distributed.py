@@ -1,0 +1,128 @@
+"""Data-parallel training: two CPU processes (gloo) launched by torch.distributed.run
+train exactly as one process does on the union of their batches; two "nodes" on
+127.0.0.1 train together. Tiny models and few steps: the machine is small."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import conveyor
+from conveyor.apps.cifar10 import checkpoint, data
+from conveyor.apps.cifar10 import train as train_module
+from conveyor.datasets import embedded
+from conveyor.pipeline import from_arrays
+
+from train_helpers import tiny
+
+SRC = str(Path(conveyor.__file__).resolve().parent.parent)
+WORKER = str(Path(__file__).with_name("dist_worker.py"))
+
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="needs torch.distributed with gloo",
+)
+
+GLOBAL_BATCH = 8
+STEPS = 3
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _config(tmp_path, name: str):
+    return tiny(
+        tmp_path / name,
+        batch_size=GLOBAL_BATCH,
+        max_steps=STEPS,
+        log_frequency=1,
+        lrn_rate=0.05,
+        schedule="cosine",
+        device="cpu",
+    )
+
+
+def _rank_batches(config, rank: int, world: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    pipe = data.train_inputs(
+        config.input_recipe,
+        embedded(),
+        config.batch_size // world,
+        seed=config.seed,
+        threads=1,
+        shard=(rank, world),
+    )
+    it = pipe.iterate()
+    try:
+        return [tuple(np.array(a) for a in next(it)) for _ in range(STEPS)]
+    finally:
+        it.close()
+
+
+def _params(path: Path) -> dict[str, torch.Tensor]:
+    state = checkpoint.load(path)
+    return {**state["model"], **{f"ema.{k}": v for k, v in state["ema"].items()}}
+
+
+@pytest.mark.timeout(600)
+def test_two_processes_train_as_one_on_the_union_of_their_batches(tmp_path, monkeypatch):
+    config = _config(tmp_path, "ddp")
+    config_file, result_file = tmp_path / "config.json", tmp_path / "result.json"
+    config_file.write_text(json.dumps(config.as_dict()))
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         WORKER, str(config_file), str(result_file)],
+        env=_env(), capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    distributed = json.loads(result_file.read_text())
+    assert distributed["global_step"] == STEPS
+
+    # Source sharding: per step, the two ranks' images are together exactly the images
+    # one process reads with the global batch (same labels, as a multiset).
+    shards = [_rank_batches(config, r, 2) for r in range(2)]
+    whole = _rank_batches(config, 0, 1)
+    for step in range(STEPS):
+        union = np.concatenate([shards[0][step][1], shards[1][step][1]])
+        assert sorted(union.tolist()) == sorted(whole[step][1].tolist())
+
+    # One process fed, step by step, the union of the two ranks' augmented batches.
+    images = np.stack([np.concatenate([shards[0][s][0], shards[1][s][0]]) for s in range(STEPS)])
+    labels = np.stack([np.concatenate([shards[0][s][1], shards[1][s][1]]) for s in range(STEPS)])
+    monkeypatch.setattr(
+        train_module, "build_inputs", lambda config, data_dir: from_arrays((images, labels))
+    )
+    single_config = dataclasses.replace(config, train_dir=str(tmp_path / "single" / "train"))
+    single = train_module.train(single_config)
+    assert single.global_step == STEPS
+
+    assert distributed["loss"] == pytest.approx(single.loss, rel=1e-5, abs=1e-6)
+    ddp_ckpt = checkpoint.latest(config.train_dir)
+    assert ddp_ckpt is not None and single.checkpoint is not None
+    ddp_params, single_params = _params(ddp_ckpt), _params(single.checkpoint)
+    assert ddp_params.keys() == single_params.keys()
+    for name, value in single_params.items():
+        torch.testing.assert_close(ddp_params[name], value, rtol=1e-4, atol=1e-6, msg=name)
+    # The run moved: the comparison is not of two initialisations.
+    init = train_module.build_model(config).state_dict()
+    assert any(not torch.equal(init[k], single_params[k]) for k in init)
+    # Every rank's input position is in the checkpoint, for --resume.
+    assert len(checkpoint.load(ddp_ckpt)["data_ranks"]) == 2
