@@ -15,14 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from train_helpers import tiny
 
 import conveyor
-from conveyor.apps.cifar10 import checkpoint, data
-from conveyor.apps.cifar10 import train as train_module
+from conveyor.apps.cifar10 import checkpoint, data, train as train_module
 from conveyor.datasets import embedded
 from conveyor.pipeline import from_arrays
-
-from train_helpers import tiny
 
 SRC = str(Path(conveyor.__file__).resolve().parent.parent)
 WORKER = str(Path(__file__).with_name("dist_worker.py"))
