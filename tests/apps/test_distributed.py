@@ -124,3 +124,58 @@ def test_two_processes_train_as_one_on_the_union_of_their_batches(tmp_path, monk
     assert any(not torch.equal(init[k], single_params[k]) for k in init)
     # Every rank's input position is in the checkpoint, for --resume.
     assert len(checkpoint.load(ddp_ckpt)["data_ranks"]) == 2
+
+
+def _cli(tmp_path, name: str, *flags: str) -> list[str]:
+    return [
+        sys.executable, "-m", "conveyor", "cifar10", "train",
+        "--train_dir", str(tmp_path / name), "--max_steps", "2", "--batch_size", "8",
+        "--width", "8", "--log_frequency", "1", "--seed", "0", "--threads", "1",
+        "--torch_threads", "1", "--no_summaries", "--no_eval", "--device", "cpu",
+        "--no-progress", *flags,
+    ]  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+def test_nproc_trains_with_two_processes_and_rank_0_alone_logs_and_checkpoints(tmp_path):
+    run = subprocess.run(
+        _cli(tmp_path, "train", "--nproc", "2"),
+        env=_env(), capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.stdout.count("step 2, loss = ") == 1  # rank 0's line only
+    newest = checkpoint.latest(tmp_path / "train")
+    assert newest is not None and checkpoint.step_of(newest) == 2
+    assert len(checkpoint.load(newest)["data_ranks"]) == 2
+
+
+def _node(tmp_path, rank: int, port: int) -> subprocess.Popen[str]:
+    flags = ["--nnodes", "2", "--node_rank", str(rank), "--master_addr", "127.0.0.1",
+             "--master_port", str(port)]  # fmt: skip
+    return subprocess.Popen(
+        _cli(tmp_path, "train", *flags),
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.timeout(600)
+def test_two_nodes_on_localhost_train_together(tmp_path):
+    port = _free_port()
+    nodes = [_node(tmp_path, rank, port) for rank in range(2)]
+    try:
+        outputs = [node.communicate(timeout=540) for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.kill()
+    for node, (out, err) in zip(nodes, outputs, strict=True):
+        assert node.returncode == 0, out[-3000:] + err[-3000:]
+    # One world of two: a single rank 0 logged and wrote the checkpoint, holding both
+    # ranks' input positions.
+    assert sum(out.count("step 2, loss = ") for out, _ in outputs) == 1
+    newest = checkpoint.latest(tmp_path / "train")
+    assert newest is not None and checkpoint.step_of(newest) == 2
+    assert len(checkpoint.load(newest)["data_ranks"]) == 2

@@ -464,6 +464,8 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
             return _train(_agreed_seed(config), log, stop)
         finally:
             if owned:
+                # Every rank done with the group before any tears its connections down.
+                torch.distributed.barrier()
                 torch.distributed.destroy_process_group()
 
 
