@@ -477,7 +477,7 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
     rank, world = _world()
     is_main = rank == 0
     device = _device(config)
-    data_dir = embedded() if config.data_dir is None else config.data_dir
+    data_dir = embedded() if config.data_dir is None else data.local_data_dir(config.data_dir)
     train_dir = Path(config.train_dir)
 
     model = build_model(config).to(device)
