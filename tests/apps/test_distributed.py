@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -179,3 +180,65 @@ def test_two_nodes_on_localhost_train_together(tmp_path):
     newest = checkpoint.latest(tmp_path / "train")
     assert newest is not None and checkpoint.step_of(newest) == 2
     assert len(checkpoint.load(newest)["data_ranks"]) == 2
+
+
+@pytest.mark.timeout(600)
+def test_sigterm_to_the_command_stops_every_rank_after_a_checkpoint(tmp_path):
+    flags = ["--nproc", "2", "--max_steps", "100000", "--checkpoint_secs", "100000"]
+    process = subprocess.Popen(
+        _cli(tmp_path, "train", *flags),
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("step 3,"):
+                break
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, out[-3000:] + err[-3000:]
+    assert "stopped by SIGTERM at step" in out
+    newest = checkpoint.latest(tmp_path / "train")
+    assert newest is not None and checkpoint.step_of(newest) >= 3
+    assert len(checkpoint.load(newest)["data_ranks"]) == 2
+
+
+def _launch_worker(tmp_path, config, name: str) -> dict:
+    config_file, result_file = tmp_path / f"{name}.json", tmp_path / f"{name}.result.json"
+    config_file.write_text(json.dumps(config.as_dict()))
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         WORKER, str(config_file), str(result_file)],
+        env=_env(), capture_output=True, text=True, timeout=540,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return json.loads(result_file.read_text())
+
+
+@pytest.mark.timeout(900)
+def test_a_resumed_two_process_run_continues_every_shard_exactly(tmp_path):
+    # Stopped past the end of the first epoch, where the shards' positions differ (of
+    # the 1,497 images rank 0 has 749 an epoch, rank 1 748), and on a schedule that does
+    # not depend on max_steps (cosine would).
+    whole = dataclasses.replace(
+        _config(tmp_path, "whole"), max_steps=192, schedule="tutorial", log_frequency=64
+    )
+    _launch_worker(tmp_path, whole, "whole")
+    halves = dataclasses.replace(whole, train_dir=str(tmp_path / "halves" / "train"), max_steps=190)
+    _launch_worker(tmp_path, halves, "first")
+    resumed = _launch_worker(
+        tmp_path, dataclasses.replace(halves, max_steps=192, resume=True), "second"
+    )
+    assert resumed["global_step"] == 192
+    a = checkpoint.latest(whole.train_dir)
+    b = checkpoint.latest(halves.train_dir)
+    assert a is not None and b is not None and checkpoint.step_of(b) == 192
+    pa, pb = _params(a), _params(b)
+    for name, value in pa.items():
+        torch.testing.assert_close(pb[name], value, rtol=0, atol=0, msg=name)

@@ -440,7 +440,10 @@ def _launch(args: argparse.Namespace, argv: Sequence[str], error: Any) -> int:
     # the launcher, which passes SIGINT/SIGTERM on; they checkpoint and stop.
     child = subprocess.Popen(launch_command(args, argv), start_new_session=True)
 
+    forwarded: list[int] = []
+
     def forward(signum: int, frame: Any) -> None:
+        forwarded.append(signum)
         child.send_signal(signum)
 
     previous = {}
@@ -451,6 +454,8 @@ def _launch(args: argparse.Namespace, argv: Sequence[str], error: Any) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if forwarded:  # stopped as asked: the workers checkpointed
+        return 128 + forwarded[0]
     return 128 - code if code < 0 else code
 
 
