@@ -350,11 +350,14 @@ def restore_state(
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     rank, world = _world()
-    ranks = state.get("data_ranks")
-    if world > 1 and isinstance(ranks, list) and len(ranks) == world:
-        loader.load_state_dict(ranks[rank])
-    else:
-        loader.load_state_dict(state["data"])
+    # Each rank's position in its own shard; a single process's, when there was one.
+    ranks = state.get("data_ranks") or [state["data"]]
+    if len(ranks) != world:
+        raise InvalidArgumentError(
+            f"the checkpoint holds the input positions of {len(ranks)} process(es) and "
+            f"this run has {world}: resume it with as many, or start afresh (no --resume)"
+        )
+    loader.load_state_dict(ranks[rank])
     return int(state["global_step"])
 
 
