@@ -9,7 +9,7 @@ import pytest
 import conveyor
 from conveyor.__main__ import main as conveyor_main
 from conveyor.apps.cifar10 import checkpoint
-from conveyor.apps.cifar10.cli import main, parser
+from conveyor.apps.cifar10.cli import launch_command, main, parser
 
 SRC = str(Path(conveyor.__file__).resolve().parent.parent)
 
@@ -51,10 +51,40 @@ def test_help_explains_every_flag(capsys):
         assert flag in text, flag
 
 
-def test_distributed_flags_are_reserved(capsys):
+def test_nproc_runs_the_same_command_under_torch_distributed_run():
+    argv = ["train", "--nproc", "2", "--max-steps", "3", "--nnodes=1", "--batch_size", "8"]
+    command = launch_command(parser().parse_args(argv), argv)
+    assert command[1:3] == ["-m", "torch.distributed.run"]
+    assert command[command.index("--nproc_per_node") + 1] == "2"
+    assert "--standalone" in command
+    tail = command[command.index("conveyor") - 1 :]
+    assert tail == ["-m", "conveyor", "cifar10", "train", "--max-steps", "3", "--batch_size", "8"]
+
+
+def test_nodes_meet_at_a_c10d_rendezvous_that_node_0_hosts():
+    def command(rank: str) -> list[str]:
+        argv = ["train", "--nnodes", "2", "--node-rank", rank, "--master_addr", "10.0.0.1",
+                "--master_port", "29400"]  # fmt: skip
+        return launch_command(parser().parse_args(argv), argv)
+
+    first, second = command("0"), command("1")
+    for c in (first, second):
+        assert c[c.index("--rdzv_backend") + 1] == "c10d"
+        assert c[c.index("--rdzv_endpoint") + 1] == "10.0.0.1:29400"
+        assert c[c.index("--nnodes") + 1] == "2"
+        assert "--standalone" not in c
+        assert c[-2:] == ["cifar10", "train"]
+    assert first[first.index("--rdzv_conf") + 1] == "is_host=1"
+    assert second[second.index("--rdzv_conf") + 1] == "is_host=0"
+
+
+def test_launcher_flags_are_checked(capsys):
     with pytest.raises(SystemExit):
-        main(["train", "--nproc", "2"])
-    assert "distributed training is not available" in capsys.readouterr().err
+        main(["train", "--nproc", "0"])
+    assert "--nproc must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--nnodes", "2", "--node_rank", "2"])
+    assert "--node_rank must be in 0..1" in capsys.readouterr().err
 
 
 @pytest.mark.timeout(180)

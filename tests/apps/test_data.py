@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,31 @@ def test_each_recipe_trains_nchw_and_evaluates_every_test_image_once(recipe):
 def test_an_unknown_recipe_is_refused():
     with pytest.raises(ValueError, match="recipe"):
         data.image_size("autoaugment")
+
+
+def test_a_data_dir_url_is_copied_once_into_the_local_cache(tmp_path, monkeypatch):
+    fsspec = pytest.importorskip("fsspec")
+    from conveyor.apps.cifar10.data import local_data_dir
+
+    monkeypatch.setenv("CONVEYOR_CACHE", str(tmp_path / "cache"))
+    fs = fsspec.filesystem("memory")
+    local = Path(embedded()) / cifar10.FOLDER
+    for name in (*cifar10.TRAIN_FILES, *cifar10.TEST_FILES, cifar10.META):
+        fs.pipe(f"/shared/cifar/{cifar10.FOLDER}/{name}", (local / name).read_bytes())
+    try:
+        copy = local_data_dir("memory://shared/cifar")
+        assert Path(copy).is_relative_to(tmp_path / "cache")
+        for name in (*cifar10.TRAIN_FILES, *cifar10.TEST_FILES, cifar10.META):
+            assert (Path(copy) / cifar10.FOLDER / name).read_bytes() == (local / name).read_bytes()
+        fs.rm("/shared/cifar", recursive=True)
+        assert local_data_dir("memory://shared/cifar") == copy  # fetched once
+        assert local_data_dir(str(local.parent)) == str(local.parent)  # local: itself
+        from train_helpers import tiny
+
+        from conveyor.apps.cifar10.train import train
+
+        result = train(tiny(tmp_path, data_dir="memory://shared/cifar", recipe="digits"))
+        assert result.global_step == 4
+    finally:
+        if fs.exists("/shared/cifar"):
+            fs.rm("/shared/cifar", recursive=True)

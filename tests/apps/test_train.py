@@ -100,3 +100,13 @@ def test_bad_configurations_are_refused():
         TrainConfig(max_steps=0)
     with pytest.raises(InvalidArgumentError, match="schedule"):
         TrainConfig(schedule="linear")
+
+
+def test_resume_refuses_a_checkpoint_of_another_number_of_processes(tmp_path):
+    first = train(tiny(tmp_path, max_steps=2, checkpoint_steps=1))
+    assert first.checkpoint is not None
+    state = checkpoint.load(first.checkpoint)
+    state["data_ranks"] = [state["data"], state["data"]]  # as two ranks write it
+    checkpoint.save(tmp_path / "train", state, 3)
+    with pytest.raises(InvalidArgumentError, match="input positions of 2 process"):
+        train(tiny(tmp_path, max_steps=4, resume=True))

@@ -16,21 +16,37 @@ standardization (:func:`conveyor.datasets.cifar10.inputs`), the whole image norm
 per channel (``standard``) or standardized per image (``digits``). Every pipeline yields
 NCHW float32 images and int32 labels, in deterministic mode with its seed, so it
 resumes exactly from its ``state_dict()``.
+
+``data_dir`` may be an fsspec URL (``s3://bucket/cifar10``, ``gs://…``; shared storage
+for data-parallel training): :func:`local_data_dir` copies its record files once into
+the local cache (:func:`conveyor.datasets.cache_dir`), where they are memory-mapped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import uuid
 from functools import partial
 from typing import Any
 
 import numpy as np
 
 from conveyor import image
-from conveyor.datasets import cifar10
+from conveyor.core.errors import NotFoundError
+from conveyor.datasets import cache_dir, cifar10
 from conveyor.image import recipes
+from conveyor.io.files import is_url, open_input
 from conveyor.pipeline import Pipeline, from_arrays
 
-__all__ = ["RECIPES", "digits_train_inputs", "eval_inputs", "image_size", "train_inputs"]
+__all__ = [
+    "RECIPES",
+    "digits_train_inputs",
+    "eval_inputs",
+    "image_size",
+    "local_data_dir",
+    "train_inputs",
+]
 
 RECIPES = ("tutorial", "standard", "digits")
 
@@ -39,6 +55,50 @@ def image_size(recipe: str) -> int:
     """The side of the images ``recipe`` delivers."""
     _check(recipe)
     return 24 if recipe == "tutorial" else 32
+
+
+def local_data_dir(data_dir: Any) -> Any:
+    """``data_dir`` itself when it is local; for an fsspec URL, a local copy of its
+    CIFAR-10 files (``cifar-10-batches-bin/`` under the URL, or the URL being that
+    folder) in ``cache_dir()/remote/``, fetched once — each file to a temporary name,
+    then renamed, so processes copying at once never see half a file.
+
+    Raises:
+        NotFoundError: the URL holds no CIFAR-10 training files.
+        ImportError: fsspec, or the package its filesystem needs, is not installed.
+    """
+    if data_dir is None or not is_url(str(data_dir)):
+        return data_dir
+    url = str(data_dir).rstrip("/")
+    root = cache_dir() / "remote" / hashlib.sha256(url.encode()).hexdigest()[:16]
+    target = root / cifar10.FOLDER
+    names = (*cifar10.TRAIN_FILES, *cifar10.TEST_FILES)
+    if all((target / name).is_file() for name in names):
+        return str(root)
+    folder = f"{url}/{cifar10.FOLDER}"
+    try:
+        open_input(f"{folder}/{names[0]}").close()
+    except NotFoundError:
+        folder = url  # the URL is the folder itself
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (*names, cifar10.META):
+        if (target / name).is_file():
+            continue
+        try:
+            source = open_input(f"{folder}/{name}")
+        except NotFoundError:
+            if name == cifar10.META:
+                continue  # the class names are optional
+            raise
+        temporary = target / f".{name}.{uuid.uuid4().hex}"
+        try:
+            with source, open(temporary, "wb") as out:
+                while chunk := source.read(1 << 22):
+                    out.write(chunk)
+            os.replace(temporary, target / name)
+        finally:
+            temporary.unlink(missing_ok=True)
+    return str(root)
 
 
 def _check(recipe: str) -> None:
@@ -95,15 +155,23 @@ class _Undistorted:
 
 
 def _indices(
-    n: int, batch_size: int, shuffle: bool, seed: int | None, epochs: int | None
+    n: int,
+    batch_size: int,
+    shuffle: bool,
+    seed: int | None,
+    epochs: int | None,
+    shard: tuple[int, int] | None = None,
 ) -> Pipeline:
-    return from_arrays(
+    source = from_arrays(
         np.arange(n, dtype=np.int64),
         shuffle=shuffle,
         seed=seed,
         epochs=epochs,
         chunk_size=max(batch_size, 1024),
     )
+    # Sharded at the source: this rank's rows of each epoch's order, before any batch
+    # is cut or augmented.
+    return source if shard is None else source.shard(*shard)
 
 
 def digits_train_inputs(
@@ -113,13 +181,16 @@ def digits_train_inputs(
     seed: int | None = None,
     epochs: int | None = None,
     threads: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> Pipeline:
     """Training batches for the embedded digits: every epoch a seeded permutation, each
     image padded by 4, randomly cropped back to 32x32 (a shift of up to one source
-    pixel) and standardized; no flip. Batches are full, NCHW."""
+    pixel) and standardized; no flip. Batches are full, NCHW. ``shard=(index, count)``:
+    the images ``index, index + count, …`` of each epoch's permutation (the same on
+    every rank with the same seed), taken before batching."""
     split = _Images(data_dir, eval_data=False)
     return (
-        _indices(len(split), batch_size, True, seed, epochs)
+        _indices(len(split), batch_size, True, seed, epochs, shard)
         .batch(batch_size, drop_remainder=True)
         .map(_DigitsAugment(split), rng=True, threads=threads)
         .with_options(deterministic=True, seed=seed)
@@ -134,18 +205,38 @@ def train_inputs(
     seed: int | None = None,
     epochs: int | None = None,
     threads: int = 2,
+    shard: tuple[int, int] | None = None,
 ) -> Pipeline:
-    """The training pipeline of ``recipe`` (see the module's table), NCHW."""
+    """The training pipeline of ``recipe`` (see the module's table), NCHW.
+
+    ``shard=(index, count)``: rank ``index`` of ``count`` data-parallel ranks reads and
+    augments only its own records — ``index, index + count, …`` of each epoch's
+    permutation, sharded at the source — in batches of ``batch_size`` (its share of
+    the global batch)."""
     _check(recipe)
     if recipe == "tutorial":
         return cifar10.distorted_inputs(
-            data_dir, batch_size, seed=seed, epochs=epochs, threads=threads, channels_first=True
+            data_dir,
+            batch_size,
+            seed=seed,
+            epochs=epochs,
+            threads=threads,
+            channels_first=True,
+            shard=shard,
         )
     if recipe == "standard":
         return cifar10.standard_train_inputs(
-            data_dir, batch_size, seed=seed, epochs=epochs, threads=threads, channels_first=True
+            data_dir,
+            batch_size,
+            seed=seed,
+            epochs=epochs,
+            threads=threads,
+            channels_first=True,
+            shard=shard,
         )
-    return digits_train_inputs(data_dir, batch_size, seed=seed, epochs=epochs, threads=threads)
+    return digits_train_inputs(
+        data_dir, batch_size, seed=seed, epochs=epochs, threads=threads, shard=shard
+    )
 
 
 def eval_inputs(

@@ -118,7 +118,7 @@ def evaluate_checkpoint(
     if data_dir is None:
         data_dir = config.data_dir
     recipe = config.input_recipe
-    root = embedded() if data_dir is None else data_dir
+    root = embedded() if data_dir is None else data.local_data_dir(data_dir)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = build_model(config)
     model.load_state_dict(state["ema"]["shadow"])

@@ -9,9 +9,10 @@ built from seams that a distributed or benchmarking caller can reuse or replace:
   350 epochs) for the tutorial model, ``resnet_main``'s step schedule for the ResNet,
   or, for short runs (the embedded digits), a cosine decay to zero over ``max_steps``.
 - :func:`build_inputs` — the training pipeline of the recipe
-  (:mod:`conveyor.apps.cifar10.data`), sharded with
-  :func:`conveyor.torch.shard_for_current_rank` when ``torch.distributed`` is
-  initialised, fed through :func:`conveyor.torch.loader`.
+  (:mod:`conveyor.apps.cifar10.data`), fed through :func:`conveyor.torch.loader`. When
+  ``torch.distributed`` is initialised it is this rank's share, sharded at the source:
+  rank ``r`` of ``N`` reads and augments only the records ``r, r + N, …`` of each
+  epoch's permutation, in batches of ``batch_size / N``.
 - :func:`train_step` — one step: cross entropy plus the model's weight decay, backward,
   the optimizer's step. It takes the module to run, so a ``DistributedDataParallel``
   wrapper can be passed in its place.
@@ -19,6 +20,17 @@ built from seams that a distributed or benchmarking caller can reuse or replace:
   run resumes from it (:mod:`conveyor.apps.cifar10.checkpoint`).
 - ``is_main`` (rank 0, or the only process): only it logs, writes summaries and
   checkpoints, and evaluates.
+
+Data parallel: launched by ``torch.distributed.run`` (``conveyor cifar10 train
+--nproc N``), every worker finds ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` in its
+environment, and :func:`train` initialises the process group from it (``nccl`` on
+CUDA, ``gloo`` on CPU), wraps the model in ``DistributedDataParallel`` and trains on
+its own shard. ``batch_size`` is the global batch: the ``N`` processes take
+``batch_size / N`` images each and DDP averages their gradients, so a step is the step
+of one process on the union of their batches. The logged loss is the mean over ranks
+(the global batch's); the ranks agree every step on whether to stop (a signal on any
+of them) or checkpoint (``checkpoint_secs`` on rank 0's clock), and a checkpoint holds
+every rank's input position, so ``--resume`` continues each shard where it was.
 
 The loop keeps a global step and an exponential moving average of the weights
 (:mod:`conveyor.apps.cifar10.ema`), logs ``step N, loss = L (X examples/sec; Y
@@ -33,6 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import signal
 import sys
 import threading
@@ -43,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -84,7 +98,8 @@ class TrainConfig:
             ``digits`` on the embedded data, else ``tutorial`` for the tutorial model
             and ``standard`` for the ResNet.
         max_steps: steps to train to (a resumed run continues up to it).
-        batch_size: images per step (per process, when distributed).
+        batch_size: images per step: the global batch, divided evenly among the
+            processes when distributed.
         num_residual_units, use_bottleneck, relu_leakiness, optimizer: the ResNet's
             :class:`~conveyor.apps.cifar10.models.HParams`.
         lrn_rate: the initial learning rate (0.1).
@@ -249,17 +264,30 @@ def learning_rate_at(config: TrainConfig, step: int, batches_per_epoch: float) -
 
 
 def build_inputs(config: TrainConfig, data_dir: Any) -> Any:
-    """The training pipeline (infinite, seeded, deterministic), this rank's share."""
-    pipe = data.train_inputs(
+    """The training pipeline (infinite, seeded, deterministic), this rank's share.
+
+    Under ``torch.distributed`` rank ``r`` of ``N`` gets ``shard=(r, N)`` — its records
+    of each epoch's permutation, taken at the source before augmentation — in batches
+    of ``config.batch_size // N`` (the global batch must divide evenly)."""
+    rank, world = _world()
+    shard = None
+    batch_size = config.batch_size
+    if world > 1:
+        if batch_size % world:
+            raise InvalidArgumentError(
+                f"batch_size {batch_size} (the global batch) must divide evenly among "
+                f"{world} processes"
+            )
+        batch_size //= world
+        shard = (rank, world)
+    return data.train_inputs(
         config.input_recipe,
         data_dir,
-        config.batch_size,
+        batch_size,
         seed=config.seed,
         threads=config.threads,
+        shard=shard,
     )
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        pipe = ct.shard_for_current_rank(pipe)
-    return pipe
 
 
 def train_step(
@@ -321,7 +349,15 @@ def restore_state(
     torch.set_rng_state(state["rng"]["torch"])
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    loader.load_state_dict(state["data"])
+    rank, world = _world()
+    # Each rank's position in its own shard; a single process's, when there was one.
+    ranks = state.get("data_ranks") or [state["data"]]
+    if len(ranks) != world:
+        raise InvalidArgumentError(
+            f"the checkpoint holds the input positions of {len(ranks)} process(es) and "
+            f"this run has {world}: resume it with as many, or start afresh (no --resume)"
+        )
+    loader.load_state_dict(ranks[rank])
     return int(state["global_step"])
 
 
@@ -352,16 +388,58 @@ def _signals_caught(enabled: bool) -> Iterator[_StopFlag]:
             signal.signal(s, handler)
 
 
+def _distributed() -> bool:
+    return bool(torch.distributed.is_available() and torch.distributed.is_initialized())
+
+
+def _world() -> tuple[int, int]:
+    """This process's rank and the world size (0, 1 when not distributed)."""
+    if _distributed():
+        return int(torch.distributed.get_rank()), int(torch.distributed.get_world_size())
+    return 0, 1
+
+
 def _rank() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return int(torch.distributed.get_rank())
-    return 0
+    return _world()[0]
+
+
+def _launched() -> bool:
+    """Started by ``torch.distributed.run`` (or another launcher setting its variables)
+    as one of several processes."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
 def _device(config: TrainConfig) -> torch.device:
     if config.device is not None:
         return torch.device(config.device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        if _distributed():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _init_distributed(config: TrainConfig) -> bool:
+    """Join the launcher's process group (from the environment) unless one is already
+    initialised; returns whether this call created it."""
+    if _distributed() or not _launched():
+        return False
+    wants_cuda = (config.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith(
+        "cuda"
+    )
+    if wants_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    torch.distributed.init_process_group(backend="nccl" if wants_cuda else "gloo")
+    return True
+
+
+def _agreed_seed(config: TrainConfig) -> TrainConfig:
+    """Every rank must draw the same permutations: a drawn seed is rank 0's."""
+    if config.seed is not None or not _distributed():
+        return config
+    seed = [int(np.random.SeedSequence().generate_state(1)[0]) if _rank() == 0 else None]
+    torch.distributed.broadcast_object_list(seed, src=0)
+    return dataclasses.replace(config, seed=seed[0])
 
 
 def _progress_bar(config: TrainConfig, start: int, is_main: bool) -> Any:
@@ -384,7 +462,14 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
     """
     # Caught from the start: a signal while the run sets up stops it at its first step.
     with _signals_caught(config.handle_signals) as stop:
-        return _train(config, log, stop)
+        owned = _init_distributed(config)
+        try:
+            return _train(_agreed_seed(config), log, stop)
+        finally:
+            if owned:
+                # Every rank done with the group before any tears its connections down.
+                torch.distributed.barrier()
+                torch.distributed.destroy_process_group()
 
 
 def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFlag) -> TrainResult:
@@ -392,12 +477,19 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
         torch.set_num_threads(config.torch_threads)
     if config.seed is not None:
         torch.manual_seed(config.seed)
-    is_main = _rank() == 0
+    rank, world = _world()
+    is_main = rank == 0
     device = _device(config)
-    data_dir = embedded() if config.data_dir is None else config.data_dir
+    data_dir = embedded() if config.data_dir is None else data.local_data_dir(config.data_dir)
     train_dir = Path(config.train_dir)
 
     model = build_model(config).to(device)
+    module: nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        module = DistributedDataParallel(model, device_ids=ids)
     optimizer = build_optimizer(model, config)
     ema = ExponentialMovingAverage(model, config.ema_decay)
     pipe = build_inputs(config, data_dir)
@@ -436,10 +528,34 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
     last_checkpoint: Path | None = None
 
     def save() -> Path | None:
+        # Collective when distributed: every rank calls it at the same step.
+        data_ranks: list[Any] | None = None
+        if world > 1:
+            data_ranks = [None] * world
+            torch.distributed.all_gather_object(data_ranks, loader.state_dict())
         if not is_main:
             return None
         state = checkpoint_state(config, step, model, optimizer, ema, loader)
+        if data_ranks is not None:
+            state["data_ranks"] = data_ranks
         return checkpoint.save(train_dir, state, step, keep=config.keep_checkpoints)
+
+    def global_mean(*values: torch.Tensor) -> list[torch.Tensor]:
+        """The mean over ranks (the global batch's loss); collective when distributed."""
+        if world == 1:
+            return list(values)
+        both = torch.stack([v.detach().float().reshape(()) for v in values]).to(device)
+        torch.distributed.all_reduce(both)
+        return list((both / world).cpu().unbind())
+
+    def agree(stop_now: bool, due_secs: bool) -> tuple[bool, bool]:
+        """Every rank stops (a signal on any) and checkpoints (rank 0's clock) at the
+        same step; collective when distributed."""
+        if world == 1:
+            return stop_now, due_secs
+        flags = torch.tensor([float(stop_now), float(due_secs and is_main)], device=device)
+        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        return bool(flags[0] > 0), bool(flags[1] > 0)
 
     loss = torch.tensor(float("nan"))
     start_step = step
@@ -451,14 +567,15 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
     stats = None
     model.train()
     batches = iter(loader)
+    stopping, _ = agree(stop.signal is not None, False)
     try:
-        while step < config.max_steps and stop.signal is None:
+        while step < config.max_steps and not stopping:
             try:
                 images, labels = next(batches)
             except StopIteration:  # a finite pipeline ran out
                 break
             lr = learning_rate_at(config, step, batches_per_epoch)
-            loss, cross_entropy = train_step(model, model, optimizer, images, labels, lr)
+            loss, cross_entropy = train_step(module, model, optimizer, images, labels, lr)
             step += 1
             ema.update(model, step)
             if summaries is not None and not images_logged:
@@ -467,6 +584,7 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
             if bar is not None:
                 bar.update(1)
             if step % config.log_frequency == 0 or step == config.max_steps:
+                loss, cross_entropy = global_mean(loss, cross_entropy)
                 now = time.perf_counter()
                 stats = loader.stats()
                 elapsed = max(now - mark_time, 1e-9)
@@ -503,10 +621,16 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
                 config.checkpoint_secs is not None
                 and time.perf_counter() - last_save_time >= config.checkpoint_secs
             )
-            if (due_steps or due_secs) and step < config.max_steps and stop.signal is None:
+            stopping, due_secs = agree(stop.signal is not None, due_secs)
+            if (due_steps or due_secs) and step < config.max_steps and not stopping:
                 last_checkpoint = save() or last_checkpoint
                 last_save_time = time.perf_counter()
+        logged = step % config.log_frequency == 0 or step == config.max_steps
+        if world > 1 and step > start_step and not logged:
+            loss, cross_entropy = global_mean(loss, cross_entropy)
         interrupted = stop.signal
+        if stopping and interrupted is None:  # another rank was signalled
+            interrupted = "SIGTERM"
         stats = loader.stats() if step > start_step else None
         if step > start_step or last_checkpoint is None:
             last_checkpoint = save() or last_checkpoint
