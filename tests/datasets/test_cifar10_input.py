@@ -129,6 +129,19 @@ def test_shards_split_every_epoch_exactly_between_the_ranks(root, shuffle):
     assert Counter(np.concatenate(labels).tolist()) == Counter(_labels(root).tolist())
 
 
+def test_ranks_share_the_order_but_not_the_augmentation(root):
+    # Same seed: the ranks split one permutation (test above); the run seed that their
+    # augmentation draws from differs by rank, and is the seed itself unsharded.
+    seeds = [
+        cifar10.distorted_inputs(root, 16, seed=5, shard=(i, 3))._options.seed for i in range(3)
+    ]
+    assert len(set(seeds)) == 3 and 5 not in seeds
+    assert cifar10.distorted_inputs(root, 16, seed=5)._options.seed == 5
+    with pytest.raises(InvalidArgumentError, match="shard needs a seed"):
+        cifar10.distorted_inputs(root, 16, shard=(0, 2))
+    assert cifar10.inputs(root, 16, shard=(0, 2))._options.seed is None  # nothing shuffled
+
+
 def test_a_shard_of_the_evaluation_set_is_every_count_th_image_in_order(root):
     got = _take(cifar10.inputs(root, 64, shard=(1, 4)))
     images = np.concatenate([i for i, _ in got])

@@ -106,6 +106,30 @@ def _check_shard(shard: Any) -> tuple[int, int] | None:
     return int(index), int(count)
 
 
+def run_seed(seed: int | None, shard: tuple[int, int] | None, shuffled: bool) -> int | None:
+    """The seed of a sharded run's augmentation: its own on each rank.
+
+    The order of the records comes from ``seed`` itself (the sources are given it
+    explicitly), so every rank cuts the same permutation into its share; the
+    augmentation draws from a seed that also depends on the rank, so that ranks do not
+    crop and flip their k-th batches alike.
+
+    Raises:
+        InvalidArgumentError: a shuffled, sharded input without a seed (ranks would
+            each draw their own permutation and read overlapping records).
+    """
+    if shard is None:
+        return seed
+    if seed is None:
+        if shuffled:
+            raise InvalidArgumentError(
+                "shard needs a seed that every rank shares (seed=...): without it each "
+                "rank would shuffle the records its own way and the shards would overlap"
+            )
+        return None
+    return int(np.random.SeedSequence([seed, *shard]).generate_state(1, np.uint64)[0] >> 1)
+
+
 def _sharded(pipe: Pipeline, shard: tuple[int, int] | None) -> Pipeline:
     """The source's share for one of ``count`` ranks: rows of each epoch's order (the
     same permutation on every rank with the same seed), before anything is computed."""
@@ -168,7 +192,7 @@ def _batches(
             f"shuffle must be 'index' (an exact permutation of the records per epoch), "
             f"'pool' (TF's shuffle_batch pool) or False, got {shuffle!r}"
         )
-    return pipe.with_options(deterministic=True, seed=seed)
+    return pipe.with_options(deterministic=True, seed=run_seed(seed, shard, shuffle is not False))
 
 
 def distorted_inputs(

@@ -35,6 +35,7 @@ import numpy as np
 from conveyor import image
 from conveyor.core.errors import NotFoundError
 from conveyor.datasets import cache_dir, cifar10
+from conveyor.datasets._cifar_input import run_seed
 from conveyor.image import recipes
 from conveyor.io.files import is_url, open_input
 from conveyor.pipeline import Pipeline, from_arrays
@@ -193,7 +194,7 @@ def digits_train_inputs(
         _indices(len(split), batch_size, True, seed, epochs, shard)
         .batch(batch_size, drop_remainder=True)
         .map(_DigitsAugment(split), rng=True, threads=threads)
-        .with_options(deterministic=True, seed=seed)
+        .with_options(deterministic=True, seed=run_seed(seed, shard, True))
     )
 
 
