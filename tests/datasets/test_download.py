@@ -228,3 +228,17 @@ def test_download_cifar100_extracts_its_layout(server, data_dir):
     assert cifar100.class_names(data_dir, "coarse") == ["aquatic_mammals", "fish"]
     with pytest.raises(DataLossError, match=f"expected {cifar100.MD5}"):
         download_cifar100(data_dir / "other", url=url, progress=False)
+
+
+def test_the_cifar10_download_command_fetches_and_extracts(server, data_dir, capsys):
+    from conveyor.apps.cifar10 import cli
+
+    data = cifar10_archive()
+    url = serve(server, data)
+    argv = ["download", "--data_dir", str(data_dir), "--url", url, "--md5", md5(data)]
+    assert cli.main([*argv, "--no-progress"]) == 0
+    assert extracted(data_dir) == cifar10_contents()
+    assert capsys.readouterr().out == f"CIFAR-10 is in {data_dir / 'cifar-10-batches-bin'}\n"
+    requests = len(server.requests)
+    assert cli.main([*argv, "--no-progress"]) == 0  # present: nothing fetched again
+    assert len(server.requests) == requests

@@ -51,7 +51,8 @@ def _flag(group: Any, name: str, **kwargs: Any) -> None:
 
 
 def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
-    """The ``cifar10`` command line (``train``, ``eval``, ``features``, ``finetune``)."""
+    """The ``cifar10`` command line (``train``, ``eval``, ``features``, ``finetune``,
+    ``download``)."""
     top = argparse.ArgumentParser(
         prog=prog, description="Train and evaluate CIFAR-10 models (TensorFlow's tutorial)."
     )
@@ -357,6 +358,24 @@ def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
     _flag(h, "weight_decay", type=float, default=1e-4, help="L2 on the head's weights")
     _flag(h, "seed", type=int, default=0, help="initialisation and shuffle (default 0)")
     _flag(h, "device", default=None, help="as for train")
+
+    d = sub.add_parser(
+        "download",
+        help="fetch and extract cifar-10-binary.tar.gz into --data_dir, unless it is there",
+        description="Fetch the CIFAR-10 binary archive (170,052,171 bytes) into --data_dir "
+        "if its files are missing: resumed when interrupted, checked against the published "
+        "MD5 before anything is extracted, extracted all or nothing. Then train with "
+        "`conveyor cifar10 train --data_dir DIR`.",
+    )
+    _flag(d, "data_dir", default="/tmp/cifar10_data", help="where cifar-10-batches-bin/ goes")
+    _flag(d, "url", default=None, help="a mirror of the archive (default: the Toronto URL)")
+    _flag(d, "md5", default=None, help="the archive's MD5 to check (default: the published one)")
+    _flag(
+        d,
+        "no_progress",
+        action="store_true",
+        help="no progress bar (the bar needs tqdm: the datasets or train extra)",
+    )
     return top
 
 
@@ -590,7 +609,8 @@ def main(
     prog: str = "conveyor cifar10",
     exit_on_signal: bool = True,
 ) -> int:
-    """Run ``train``, ``eval``, ``features`` or ``finetune``; returns the exit status. When a signal stopped
+    """Run ``train``, ``eval``, ``features``, ``finetune`` or ``download``; returns the
+    exit status. When a signal stopped
     training the process exits at once with ``128 + signal`` (after the checkpoint),
     unless ``exit_on_signal`` is false: then that status is returned."""
     p = parser(prog)
@@ -602,4 +622,16 @@ def main(
         return _features(args)
     if args.command == "finetune":
         return _finetune(args)
+    if args.command == "download":
+        return _download(args)
     return _eval(args)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from conveyor.datasets import cifar10
+
+    path = cifar10.download(
+        args.data_dir, url=args.url, md5=args.md5, progress=not args.no_progress
+    )
+    print(f"CIFAR-10 is in {path / cifar10.FOLDER}")
+    return 0
