@@ -533,17 +533,18 @@ def _train(args: argparse.Namespace, argv: Sequence[str], error: Any, exit_on_si
         return _launch(args, argv, error)
     config = train_config(args)
     result = train(config)
-    if result.interrupted is not None:
-        status = 128 + int(signal.Signals[result.interrupted])
-        if exit_on_signal:
-            # The checkpoint is on disk, the event files closed and the pipeline's
-            # threads joined; what remains is the interpreter's teardown of torch, which
-            # alone takes over a second. A stopped job should be gone at once.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-        return status
-    return 0
+    status = 0 if result.interrupted is None else 128 + int(signal.Signals[result.interrupted])
+    # The checkpoint is on disk, the event files closed, the pipeline's threads joined and
+    # the process group destroyed; what remains is the interpreter's teardown of torch.
+    # It alone takes over a second (a stopped job should be gone at once), and in a
+    # launched worker it can abort on a thread of the collective backend still winding
+    # down (std::terminate), turning a finished run into a failed one. So skip it.
+    worker = "TORCHELASTIC_RUN_ID" in os.environ
+    if (result.interrupted is not None and exit_on_signal) or (worker and exit_on_signal):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def _eval(args: argparse.Namespace) -> int:
