@@ -11,6 +11,7 @@ checkpoint has appeared.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,14 @@ import conveyor.torch as ct
 from conveyor.apps.cifar10 import checkpoint, data
 from conveyor.datasets import embedded
 
-__all__ = ["EvalConfig", "EvalResult", "eval_loop", "evaluate_checkpoint", "evaluate_model"]
+__all__ = [
+    "EvalConfig",
+    "EvalResult",
+    "eval_loop",
+    "evaluate_checkpoint",
+    "evaluate_model",
+    "load_ema_model",
+]
 
 
 @dataclass
@@ -96,6 +104,26 @@ def evaluate_model(
     return correct, total
 
 
+def load_ema_model(
+    path: str | os.PathLike[str], device: torch.device | str = "cpu"
+) -> tuple[nn.Module, Any, int]:
+    """The model of the checkpoint at ``path`` with its moving-average weights, in eval
+    mode on ``device``; returns ``(model, its TrainConfig, global step)``.
+
+    Raises:
+        NotFoundError, DataLossError: as :func:`conveyor.apps.cifar10.checkpoint.load`.
+    """
+    from conveyor.apps.cifar10.train import TrainConfig, build_model
+
+    state = checkpoint.load(path)
+    known = set(TrainConfig.__dataclass_fields__)
+    config = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
+    model = build_model(config)
+    model.load_state_dict(state["ema"]["shadow"])
+    model.to(device).eval()
+    return model, config, int(state["global_step"])
+
+
 def evaluate_checkpoint(
     path: str | Path,
     data_dir: Any = None,
@@ -110,22 +138,15 @@ def evaluate_checkpoint(
     Raises:
         NotFoundError, DataLossError: as :func:`conveyor.apps.cifar10.checkpoint.load`.
     """
-    from conveyor.apps.cifar10.train import TrainConfig, build_model
-
-    state = checkpoint.load(path)
-    known = {f for f in TrainConfig.__dataclass_fields__}
-    config = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, config, step = load_ema_model(path, dev)
     if data_dir is None:
         data_dir = config.data_dir
     recipe = config.input_recipe
     root = embedded() if data_dir is None else data.local_data_dir(data_dir)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = build_model(config)
-    model.load_state_dict(state["ema"]["shadow"])
-    model.to(dev)
     pipe = data.eval_inputs(recipe, root, batch_size, eval_data=eval_data)
     correct, total = evaluate_model(model, pipe, dev, num_examples)
-    return EvalResult(Path(path), int(state["global_step"]), correct, total)
+    return EvalResult(Path(path), step, correct, total)
 
 
 def eval_loop(

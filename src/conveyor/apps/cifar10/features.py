@@ -35,6 +35,7 @@ from torch import nn
 
 import conveyor.torch as ct
 from conveyor.apps.cifar10 import checkpoint, data
+from conveyor.apps.cifar10.eval import load_ema_model
 from conveyor.core.errors import DataLossError, NotFoundError
 from conveyor.datasets import embedded
 
@@ -79,26 +80,6 @@ class Features:
             out[f"{split}/labels"] = np.ascontiguousarray(getattr(self, f"{split}_labels"))
         out["global_step"] = np.asarray([self.global_step], dtype=np.int64)
         return out
-
-
-def load_ema_model(
-    path: str | os.PathLike[str], device: torch.device | str = "cpu"
-) -> tuple[nn.Module, Any, int]:
-    """The model of the checkpoint at ``path`` with its moving-average weights, in eval
-    mode on ``device``; returns ``(model, its TrainConfig, global step)``.
-
-    Raises:
-        NotFoundError, DataLossError: as :func:`conveyor.apps.cifar10.checkpoint.load`.
-    """
-    from conveyor.apps.cifar10.train import TrainConfig, build_model
-
-    state = checkpoint.load(path)
-    known = set(TrainConfig.__dataclass_fields__)
-    config = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
-    model = build_model(config)
-    model.load_state_dict(state["ema"]["shadow"])
-    model.to(device).eval()
-    return model, config, int(state["global_step"])
 
 
 @torch.no_grad()
