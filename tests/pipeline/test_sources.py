@@ -57,6 +57,11 @@ def test_structured_rows_are_batched_and_owned_by_the_batch():
     assert second["y"].tolist() == [40, 50]
     first["x"][:] = -1  # a batch owns its memory: the source is untouched
     assert x[0].tolist() == [0, 1]
+    shuffled = cp.from_arrays({"x": x, "y": y}, shuffle=True, seed=1).batch(4)
+    for batch in shuffled:
+        assert batch["x"].flags.writeable and not np.shares_memory(batch["x"], x)
+        batch["x"][:] = -1
+    assert x.tolist() == np.arange(12).reshape(6, 2).tolist()
 
 
 def test_shard_and_repeat_after_a_fused_batch_apply_to_batches():

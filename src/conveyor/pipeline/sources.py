@@ -204,7 +204,11 @@ class _EpochSource(Stage):
             rows: np.ndarray | slice = slice(take.start, take.stop, take.step)
         else:
             rows = np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
-        out.emit(st.writable(self.rows(rows)), {"epoch": self._epoch, "pos": self._pos}, [])
+        out.emit(self.batch_rows(rows), {"epoch": self._epoch, "pos": self._pos}, [])
+
+    def batch_rows(self, rows: np.ndarray | slice) -> Any:
+        """Rows ``rows`` as a batch, which owns its memory (a consumer may write to it)."""
+        return st.writable(self.rows(rows))
 
     def end_of_epoch(self) -> None:
         """Called after the last chunk of each epoch."""
@@ -252,6 +256,11 @@ class ArraySource(_EpochSource):
 
     def rows(self, rows: np.ndarray | slice) -> Any:
         return st.readonly(st.select(self.arrays, rows))
+
+    def batch_rows(self, rows: np.ndarray | slice) -> Any:
+        if isinstance(rows, slice):  # views of the caller's arrays: copied
+            return super().batch_rows(rows)
+        return st.select(self.arrays, rows)  # an index array selects into new arrays
 
 
 class RangeSource(_EpochSource):
