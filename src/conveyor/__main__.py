@@ -1,7 +1,9 @@
 """Command line: ``python -m conveyor demo`` runs a small threaded pipeline end to end,
 first wired by hand from queues and runners (the TF1 way), then with the Pipeline API;
 ``python -m conveyor cifar10 train|eval|features|finetune`` is the CIFAR-10 training system
-(:mod:`conveyor.apps.cifar10.cli`, imported only when that command runs)."""
+(:mod:`conveyor.apps.cifar10.cli`) and ``python -m conveyor detection train|eval|predict``
+the detector (:mod:`conveyor.apps.detection.cli`), each imported only when its command
+runs."""
 
 from __future__ import annotations
 
@@ -116,11 +118,25 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
         return cifar10_main(args_list[1:], prog="conveyor cifar10")
+    if args_list[:1] == ["detection"]:
+        try:
+            from conveyor.apps.detection.cli import main as detection_main
+        except ImportError as e:
+            print(f"conveyor detection: {e}", file=sys.stderr)
+            return 1
+
+        return detection_main(args_list[1:], prog="conveyor detection")
     parser = argparse.ArgumentParser(prog="conveyor", description="conveyor command line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "cifar10",
         help="train and evaluate CIFAR-10 models: cifar10 train|eval (see cifar10 --help)",
+        add_help=False,
+    )
+    sub.add_parser(
+        "detection",
+        help="train, evaluate and draw a Faster R-CNN: detection train|eval|predict "
+        "(see detection --help)",
         add_help=False,
     )
     p = sub.add_parser("demo", help="run a small threaded pipeline end to end")

@@ -15,15 +15,22 @@ machines trains them together; node 0 hosts the rendezvous at ``HOST:P``.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["DIGITS_DEFAULTS", "launch_command", "main", "parser", "train_config"]
+from conveyor.apps import _cli
+from conveyor.apps._cli import LAUNCH, MASTER_PORT
+
+__all__ = [
+    "DIGITS_DEFAULTS",
+    "LAUNCH",
+    "MASTER_PORT",
+    "launch_command",
+    "main",
+    "parser",
+    "train_config",
+]
 
 #: what training on the embedded digits defaults to: ~25 epochs of their 1,497 images
 #: through a tutorial network of half the width, on a fixed seed (a reproducible run)
@@ -37,17 +44,7 @@ DIGITS_DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 
-#: the flags of the distributed launcher (torch.distributed.run), not given to workers
-LAUNCH = ("nproc", "nnodes", "node_rank", "master_addr", "master_port")
-#: the rendezvous port when --master_port is not given (torchrun's)
-MASTER_PORT = 29500
-
-
-def _flag(group: Any, name: str, **kwargs: Any) -> None:
-    spellings = [f"--{name}"]
-    if "_" in name:
-        spellings.append(f"--{name.replace('_', '-')}")
-    group.add_argument(*spellings, dest=name, **kwargs)
+_flag = _cli.flag
 
 
 def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
@@ -220,46 +217,7 @@ def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
         default=None,
         help="a progress bar (default: when stdout is a terminal)",
     )
-    distributed = t.add_argument_group(
-        "data-parallel training (torch.distributed.run, DistributedDataParallel; each "
-        "process reads its own shard, rank 0 alone logs, checkpoints and evaluates)"
-    )
-    _flag(
-        distributed,
-        "nproc",
-        type=int,
-        default=None,
-        help="processes on this machine (one per GPU; gloo on CPU): the command re-runs "
-        "itself as this many workers under torch.distributed.run",
-    )
-    _flag(
-        distributed,
-        "nnodes",
-        type=int,
-        default=None,
-        help="machines training together, each running this command (default 1)",
-    )
-    _flag(
-        distributed,
-        "node_rank",
-        type=int,
-        default=None,
-        help="this machine's index, 0..nnodes-1; node 0 hosts the rendezvous (default 0)",
-    )
-    _flag(
-        distributed,
-        "master_addr",
-        default=None,
-        help="address of node 0, where the c10d rendezvous is hosted (default 127.0.0.1; "
-        "a single machine without it uses a free local port)",
-    )
-    _flag(
-        distributed,
-        "master_port",
-        type=int,
-        default=None,
-        help=f"port of the rendezvous on node 0 (default {MASTER_PORT})",
-    )
+    _cli.add_distributed_flags(t)
 
     e = sub.add_parser(
         "eval",
@@ -391,12 +349,7 @@ def train_config(args: argparse.Namespace) -> Any:
         value = getattr(args, name)
         return value if value is not None else preset.get(name, fallback)
 
-    # One core is left to the input pipeline's threads: torch's OpenMP threads spin
-    # while they wait, and on an oversubscribed machine a step then takes several times
-    # longer (measured on two cores: 0.15 s a step with one thread, 0.8 s with two).
-    # Under a launcher the cores are shared among the machine's workers.
-    local_world = max(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), 1)
-    torch_threads = args.torch_threads or max(((os.cpu_count() or 1) - 1) // local_world, 1)
+    torch_threads = _cli.torch_threads(args.torch_threads)
     return TrainConfig(
         train_dir=args.train_dir,
         data_dir=args.data_dir,
@@ -427,124 +380,19 @@ def train_config(args: argparse.Namespace) -> Any:
     )
 
 
-def _spellings(name: str) -> tuple[str, ...]:
-    return (f"--{name}", f"--{name.replace('_', '-')}")
-
-
-def _worker_argv(argv: Sequence[str]) -> list[str]:
-    """``argv`` without the launcher's flags (``--nproc 2``, ``--nproc=2``…)."""
-    flags = {s for name in LAUNCH for s in _spellings(name)}
-    out: list[str] = []
-    skip = False
-    for token in argv:
-        if skip:
-            skip = False
-            continue
-        if token in flags:
-            skip = True
-            continue
-        if token.split("=", 1)[0] in flags and "=" in token:
-            continue
-        out.append(token)
-    return out
-
-
 def launch_command(args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
     """The ``torch.distributed.run`` command line that runs ``argv`` (the ``train``
     command's arguments) as ``--nproc`` workers on this node of ``--nnodes``."""
-    nproc = 1 if args.nproc is None else args.nproc
-    nnodes = 1 if args.nnodes is None else args.nnodes
-    node_rank = 0 if args.node_rank is None else args.node_rank
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        str(nproc),
-        "--nnodes",
-        str(nnodes),
-        "--max_restarts",
-        "0",
-    ]
-    if nnodes == 1 and args.master_addr is None and args.master_port is None:
-        command.append("--standalone")  # c10d on a free local port
-    else:
-        addr = "127.0.0.1" if args.master_addr is None else args.master_addr
-        port = MASTER_PORT if args.master_port is None else args.master_port
-        command += [
-            "--rdzv_backend",
-            "c10d",
-            "--rdzv_endpoint",
-            f"{addr}:{port}",
-            "--rdzv_id",
-            f"conveyor-cifar10-{port}",
-            # node 0 hosts the rendezvous store, the others connect to it (so that two
-            # nodes on one machine, or a node whose name matches the address, agree)
-            "--rdzv_conf",
-            f"is_host={int(node_rank == 0)}",
-            "--node_rank",
-            str(node_rank),
-        ]
-    return [*command, "-m", "conveyor", "cifar10", *_worker_argv(argv)]
-
-
-def _launch(args: argparse.Namespace, argv: Sequence[str], error: Any) -> int:
-    for name in ("nproc", "nnodes", "master_port"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            error(f"--{name} must be positive, got {value}")
-    nnodes = 1 if args.nnodes is None else args.nnodes
-    if args.node_rank is not None and not 0 <= args.node_rank < nnodes:
-        error(f"--node_rank must be in 0..{nnodes - 1} (--nnodes {nnodes}), got {args.node_rank}")
-    rest = _worker_argv(argv)
-    again = parser().parse_args(rest)
-    for name in LAUNCH:
-        if getattr(again, name) is not None:
-            error(f"--{name}: spell the launcher's flags out in full")
-    if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        error("--nproc/--nnodes: already running under a distributed launcher")
-    # The workers run in a session of their own: a signal reaches them once, through
-    # the launcher, which passes SIGINT/SIGTERM on; they checkpoint and stop.
-    child = subprocess.Popen(launch_command(args, argv), start_new_session=True)
-
-    forwarded: list[int] = []
-
-    def forward(signum: int, frame: Any) -> None:
-        forwarded.append(signum)
-        child.send_signal(signum)
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        code = child.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if forwarded:  # stopped as asked: the workers checkpointed
-        return 128 + forwarded[0]
-    return 128 - code if code < 0 else code
+    return _cli.launch_command(args, argv, "cifar10")
 
 
 def _train(args: argparse.Namespace, argv: Sequence[str], error: Any, exit_on_signal: bool) -> int:
     from conveyor.apps.cifar10.train import train
 
-    if any(getattr(args, name) is not None for name in LAUNCH):
-        return _launch(args, argv, error)
-    config = train_config(args)
-    result = train(config)
-    status = 0 if result.interrupted is None else 128 + int(signal.Signals[result.interrupted])
-    # The checkpoint is on disk, the event files closed, the pipeline's threads joined and
-    # the process group destroyed; what remains is the interpreter's teardown of torch.
-    # It alone takes over a second (a stopped job should be gone at once), and in a
-    # launched worker it can abort on a thread of the collective backend still winding
-    # down (std::terminate), turning a finished run into a failed one. So skip it.
-    worker = "TORCHELASTIC_RUN_ID" in os.environ
-    if (result.interrupted is not None and exit_on_signal) or (worker and exit_on_signal):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    return status
+    if _cli.launching(args):
+        return _cli.launch(args, argv, error, "cifar10", parser().parse_args)
+    result = train(train_config(args))
+    return _cli.finish_training(result.interrupted, exit_on_signal)
 
 
 def _eval(args: argparse.Namespace) -> int:

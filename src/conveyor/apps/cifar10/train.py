@@ -17,7 +17,8 @@ built from seams that a distributed or benchmarking caller can reuse or replace:
   the optimizer's step. It takes the module to run, so a ``DistributedDataParallel``
   wrapper can be passed in its place.
 - :func:`checkpoint_state` / :func:`restore_state` — what a checkpoint holds and how a
-  run resumes from it (:mod:`conveyor.apps.cifar10.checkpoint`).
+  run resumes from it (:mod:`conveyor.apps.cifar10.checkpoint`; both are
+  :mod:`conveyor.apps.loop`'s).
 - ``is_main`` (rank 0, or the only process): only it logs, writes summaries and
   checkpoints, and evaluates.
 
@@ -32,7 +33,8 @@ of one process on the union of their batches. The logged loss is the mean over r
 of them) or checkpoint (``checkpoint_secs`` on rank 0's clock), and a checkpoint holds
 every rank's input position, so ``--resume`` continues each shard where it was.
 
-The loop keeps a global step and an exponential moving average of the weights
+The loop is the applications' shared one (:mod:`conveyor.apps.loop`): it keeps a
+global step and an exponential moving average of the weights
 (:mod:`conveyor.apps.cifar10.ema`), logs ``step N, loss = L (X examples/sec; Y
 sec/batch)`` every ``log_frequency`` steps (a tqdm bar too, on a terminal), writes
 TensorBoard summaries (:mod:`conveyor.apps.cifar10.summaries`), and checkpoints every
@@ -45,26 +47,29 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import signal
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 import conveyor.torch as ct
-from conveyor._optional import require
-from conveyor.apps.cifar10 import checkpoint, data, models
+from conveyor.apps import loop
+from conveyor.apps.cifar10 import data, models
 from conveyor.apps.cifar10.ema import MOVING_AVERAGE_DECAY, ExponentialMovingAverage
+from conveyor.apps.loop import (
+    StopFlag,
+    agreed_seed,
+    checkpoint_state,
+    device_for,
+    init_distributed,
+    restore_state,
+    signals_caught,
+    world,
+)
 from conveyor.core.errors import InvalidArgumentError
 from conveyor.datasets import embedded
 
@@ -269,17 +274,17 @@ def build_inputs(config: TrainConfig, data_dir: Any) -> Any:
     Under ``torch.distributed`` rank ``r`` of ``N`` gets ``shard=(r, N)`` — its records
     of each epoch's permutation, taken at the source before augmentation — in batches
     of ``config.batch_size // N`` (the global batch must divide evenly)."""
-    rank, world = _world()
+    rank, size = world()
     shard = None
     batch_size = config.batch_size
-    if world > 1:
-        if batch_size % world:
+    if size > 1:
+        if batch_size % size:
             raise InvalidArgumentError(
                 f"batch_size {batch_size} (the global batch) must divide evenly among "
-                f"{world} processes"
+                f"{size} processes"
             )
-        batch_size //= world
-        shard = (rank, world)
+        batch_size //= size
+        shard = (rank, size)
     return data.train_inputs(
         config.input_recipe,
         data_dir,
@@ -312,144 +317,6 @@ def train_step(
     return total.detach(), cross_entropy.detach()
 
 
-def checkpoint_state(
-    config: TrainConfig,
-    step: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    ema: ExponentialMovingAverage,
-    loader: Any,
-) -> dict[str, Any]:
-    """What a checkpoint holds (see :mod:`conveyor.apps.cifar10.checkpoint`)."""
-    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {
-        "global_step": step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "ema": ema.state_dict(),
-        "rng": rng,
-        "data": loader.state_dict(),
-        "config": config.as_dict(),
-    }
-
-
-def restore_state(
-    state: dict[str, Any],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    ema: ExponentialMovingAverage,
-    loader: Any,
-) -> int:
-    """Load a checkpoint's state into a run's parts; returns its global step."""
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    ema.load_state_dict(state["ema"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if "cuda" in state["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    rank, world = _world()
-    # Each rank's position in its own shard; a single process's, when there was one.
-    ranks = state.get("data_ranks") or [state["data"]]
-    if len(ranks) != world:
-        raise InvalidArgumentError(
-            f"the checkpoint holds the input positions of {len(ranks)} process(es) and "
-            f"this run has {world}: resume it with as many, or start afresh (no --resume)"
-        )
-    loader.load_state_dict(ranks[rank])
-    return int(state["global_step"])
-
-
-# -- the loop -------------------------------------------------------------------------
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM while a run is in progress."""
-
-    def __init__(self) -> None:
-        self.signal: str | None = None
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.signal = signal.Signals(signum).name
-
-
-@contextmanager
-def _signals_caught(enabled: bool) -> Iterator[_StopFlag]:
-    flag = _StopFlag()
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    previous = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def _distributed() -> bool:
-    return bool(torch.distributed.is_available() and torch.distributed.is_initialized())
-
-
-def _world() -> tuple[int, int]:
-    """This process's rank and the world size (0, 1 when not distributed)."""
-    if _distributed():
-        return int(torch.distributed.get_rank()), int(torch.distributed.get_world_size())
-    return 0, 1
-
-
-def _rank() -> int:
-    return _world()[0]
-
-
-def _launched() -> bool:
-    """Started by ``torch.distributed.run`` (or another launcher setting its variables)
-    as one of several processes."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
-
-
-def _device(config: TrainConfig) -> torch.device:
-    if config.device is not None:
-        return torch.device(config.device)
-    if torch.cuda.is_available():
-        if _distributed():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def _init_distributed(config: TrainConfig) -> bool:
-    """Join the launcher's process group (from the environment) unless one is already
-    initialised; returns whether this call created it."""
-    if _distributed() or not _launched():
-        return False
-    wants_cuda = (config.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith(
-        "cuda"
-    )
-    if wants_cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    torch.distributed.init_process_group(backend="nccl" if wants_cuda else "gloo")
-    return True
-
-
-def _agreed_seed(config: TrainConfig) -> TrainConfig:
-    """Every rank must draw the same permutations: a drawn seed is rank 0's."""
-    if config.seed is not None or not _distributed():
-        return config
-    seed = [int(np.random.SeedSequence().generate_state(1)[0]) if _rank() == 0 else None]
-    torch.distributed.broadcast_object_list(seed, src=0)
-    return dataclasses.replace(config, seed=seed[0])
-
-
-def _progress_bar(config: TrainConfig, start: int, is_main: bool) -> Any:
-    show = sys.stdout.isatty() if config.progress is None else config.progress
-    if not (show and is_main):
-        return None
-    tqdm = require("tqdm", "the training progress bar", extra="train").tqdm
-    return tqdm(total=config.max_steps, initial=start, unit="step", dynamic_ncols=True)
-
-
 def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> TrainResult:
     """Train as ``config`` says; see the module's docstring.
 
@@ -461,10 +328,10 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
         A :class:`TrainResult`.
     """
     # Caught from the start: a signal while the run sets up stops it at its first step.
-    with _signals_caught(config.handle_signals) as stop:
-        owned = _init_distributed(config)
+    with signals_caught(config.handle_signals) as stop:
+        owned = init_distributed(config.device)
         try:
-            return _train(_agreed_seed(config), log, stop)
+            return _train(agreed_seed(config), log, stop)
         finally:
             if owned:
                 # Every rank done with the group before any tears its connections down.
@@ -472,20 +339,18 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Trai
                 torch.distributed.destroy_process_group()
 
 
-def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFlag) -> TrainResult:
+def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: StopFlag) -> TrainResult:
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
     if config.seed is not None:
         torch.manual_seed(config.seed)
-    rank, world = _world()
-    is_main = rank == 0
-    device = _device(config)
+    _, size = world()
+    device = device_for(config.device)
     data_dir = embedded() if config.data_dir is None else data.local_data_dir(config.data_dir)
-    train_dir = Path(config.train_dir)
 
     model = build_model(config).to(device)
     module: nn.Module = model
-    if world > 1:
+    if size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
@@ -497,181 +362,43 @@ def _train(config: TrainConfig, log: Callable[[str], None] | None, stop: _StopFl
     records = sum(len(r) for r in data.cifar10.load_records(data_dir))
     batches_per_epoch = records / config.batch_size
 
-    step = 0
-    if config.resume:
-        newest = checkpoint.latest(train_dir)
-        if newest is not None:
-            step = restore_state(checkpoint.load(newest), model, optimizer, ema, loader)
-    elif is_main:
-        # A fresh run starts a fresh series: an older run's checkpoints would otherwise
-        # outrank this one's (the tutorial deletes the whole train_dir instead).
-        for old in checkpoint.list_checkpoints(train_dir):
-            old.unlink(missing_ok=True)
-    summaries = None
-    if config.summaries and is_main:
-        from conveyor.apps.cifar10.summaries import Summaries
+    def step(batch: Any, lr: float) -> dict[str, torch.Tensor]:
+        images, labels = batch
+        total, cross_entropy = train_step(module, model, optimizer, images, labels, lr)
+        return {"total_loss": total, "cross_entropy": cross_entropy}
 
-        summaries = Summaries(train_dir)
+    def first_batch(summaries: Any, batch: Any, at: int) -> None:
+        summaries.images("input/augmented_images", batch[0], at)
 
-    bar = _progress_bar(config, step, is_main)
-
-    def say(line: str) -> None:
-        if not is_main:
-            return
-        if bar is not None:
-            bar.write(line)
-        elif log is not None:
-            log(line)
-        else:
-            print(line, flush=True)
-
-    last_checkpoint: Path | None = None
-
-    def save() -> Path | None:
-        # Collective when distributed: every rank calls it at the same step.
-        data_ranks: list[Any] | None = None
-        if world > 1:
-            data_ranks = [None] * world
-            torch.distributed.all_gather_object(data_ranks, loader.state_dict())
-        if not is_main:
-            return None
-        state = checkpoint_state(config, step, model, optimizer, ema, loader)
-        if data_ranks is not None:
-            state["data_ranks"] = data_ranks
-        return checkpoint.save(train_dir, state, step, keep=config.keep_checkpoints)
-
-    def global_mean(*values: torch.Tensor) -> list[torch.Tensor]:
-        """The mean over ranks (the global batch's loss); collective when distributed."""
-        if world == 1:
-            return list(values)
-        both = torch.stack([v.detach().float().reshape(()) for v in values]).to(device)
-        torch.distributed.all_reduce(both)
-        return list((both / world).cpu().unbind())
-
-    def agree(stop_now: bool, due_secs: bool) -> tuple[bool, bool]:
-        """Every rank stops (a signal on any) and checkpoints (rank 0's clock) at the
-        same step; collective when distributed."""
-        if world == 1:
-            return stop_now, due_secs
-        flags = torch.tensor([float(stop_now), float(due_secs and is_main)], device=device)
-        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-        return bool(flags[0] > 0), bool(flags[1] > 0)
-
-    loss = torch.tensor(float("nan"))
-    start_step = step
-    t_start = time.perf_counter()
-    mark_time, mark_step, mark_wait = t_start, step, 0.0
-    last_save_time = t_start
-    images_logged = False
-    interrupted: str | None = None
-    stats = None
-    model.train()
-    batches = iter(loader)
-    stopping, _ = agree(stop.signal is not None, False)
-    try:
-        while step < config.max_steps and not stopping:
-            try:
-                images, labels = next(batches)
-            except StopIteration:  # a finite pipeline ran out
-                break
-            lr = learning_rate_at(config, step, batches_per_epoch)
-            loss, cross_entropy = train_step(module, model, optimizer, images, labels, lr)
-            step += 1
-            ema.update(model, step)
-            if summaries is not None and not images_logged:
-                summaries.images("input/augmented_images", images, step)
-                images_logged = True
-            if bar is not None:
-                bar.update(1)
-            if step % config.log_frequency == 0 or step == config.max_steps:
-                loss, cross_entropy = global_mean(loss, cross_entropy)
-                now = time.perf_counter()
-                stats = loader.stats()
-                elapsed = max(now - mark_time, 1e-9)
-                steps = max(step - mark_step, 1)
-                value = float(loss)
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"the loss diverged at step {step}: {value}")
-                say(
-                    f"step {step}, loss = {value:.2f} "
-                    f"({steps * config.batch_size / elapsed:.1f} examples/sec; "
-                    f"{elapsed / steps:.3f} sec/batch)"
-                )
-                if summaries is not None:
-                    wait = stats.consumer_wait_seconds
-                    summaries.scalars(
-                        {
-                            "total_loss": value,
-                            "cross_entropy": float(cross_entropy),
-                            "learning_rate": lr,
-                            "global_step/sec": steps / elapsed,
-                            "examples/sec": steps * config.batch_size / elapsed,
-                            "input/stall_percent": 100.0
-                            * min(max(wait - mark_wait, 0.0) / elapsed, 1.0),
-                        },
-                        step,
-                    )
-                    summaries.pipeline(stats, step)
-                    mark_wait = wait
-                mark_time, mark_step = now, step
-            if summaries is not None and step % config.histogram_frequency == 0:
-                summaries.histograms(model, step)
-            due_steps = config.checkpoint_steps and step % config.checkpoint_steps == 0
-            due_secs = (
-                config.checkpoint_secs is not None
-                and time.perf_counter() - last_save_time >= config.checkpoint_secs
-            )
-            stopping, due_secs = agree(stop.signal is not None, due_secs)
-            if (due_steps or due_secs) and step < config.max_steps and not stopping:
-                last_checkpoint = save() or last_checkpoint
-                last_save_time = time.perf_counter()
-        logged = step % config.log_frequency == 0 or step == config.max_steps
-        if world > 1 and step > start_step and not logged:
-            loss, cross_entropy = global_mean(loss, cross_entropy)
-        interrupted = stop.signal
-        if stopping and interrupted is None:  # another rank was signalled
-            interrupted = "SIGTERM"
-        stats = loader.stats() if step > start_step else None
-        if step > start_step or last_checkpoint is None:
-            last_checkpoint = save() or last_checkpoint
-    finally:
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
-        loader.close()
-        if bar is not None:
-            bar.close()
-    seconds = time.perf_counter() - t_start
-    if interrupted is not None:
-        say(f"stopped by {interrupted} at step {step}; checkpoint {last_checkpoint}")
-    elif stats is not None:
-        say(
-            f"trained {step - start_step} steps in {seconds:.1f} s; input stall "
-            f"{100 * stats.input_stall:.1f}%; checkpoint {last_checkpoint}"
-        )
-    precision = None
-    if config.evaluate and is_main and interrupted is None:
+    def evaluate(averaged: nn.Module) -> tuple[dict[str, float], str]:
         from conveyor.apps.cifar10.eval import evaluate_model
 
-        averaged = build_model(config).to(device)
-        ema.copy_to(averaged)
         eval_pipe = data.eval_inputs(config.input_recipe, data_dir, 256, threads=1)
         correct, total = evaluate_model(averaged, eval_pipe, device)
         precision = correct / total
-        say(f"precision @ 1 = {precision:.3f} ({correct} of {total} test images)")
-        if summaries is not None:
-            summaries.scalars({"Precision @ 1": precision}, step)
-    if summaries is not None:
-        summaries.close()
-    done = step - start_step
+        line = f"precision @ 1 = {precision:.3f} ({correct} of {total} test images)"
+        return {"Precision @ 1": precision}, line
+
+    parts = loop.Parts(
+        model=model,
+        optimizer=optimizer,
+        ema=ema,
+        loader=loader,
+        step=step,
+        learning_rate=lambda at: learning_rate_at(config, at, batches_per_epoch),
+        on_first_batch=first_batch,
+        evaluate=evaluate if config.evaluate else None,
+        averaged=lambda: build_model(config).to(device),
+    )
+    result = loop.run(config, parts, stop, log)
     return TrainResult(
-        global_step=step,
-        loss=float(loss),
-        checkpoint=last_checkpoint,
-        examples_per_sec=done * config.batch_size / seconds if seconds > 0 else 0.0,
-        input_stall=0.0 if stats is None else float(stats.input_stall),
-        precision=precision,
-        interrupted=interrupted,
-        seconds=seconds,
-        stats=stats,
+        global_step=result.global_step,
+        loss=result.loss,
+        checkpoint=result.checkpoint,
+        examples_per_sec=result.examples_per_sec,
+        input_stall=result.input_stall,
+        precision=None if result.metrics is None else result.metrics["Precision @ 1"],
+        interrupted=result.interrupted,
+        seconds=result.seconds,
+        stats=result.stats,
     )
