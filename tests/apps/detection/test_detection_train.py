@@ -280,3 +280,65 @@ def test_a_checkpoints_config_rebuilds_its_model(root, tmp_path):
     for name, value in model.state_dict().items():
         assert torch.equal(value, state["ema"]["shadow"][name]), name
     assert json.loads(json.dumps(state["config"])) == state["config"]  # plain values
+
+
+def _env() -> dict[str, str]:
+    import os
+    from pathlib import Path
+
+    import conveyor
+
+    env = dict(os.environ)
+    src = str(Path(conveyor.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+@pytest.mark.timeout(240)
+def test_two_processes_train_on_their_shards_and_checkpoint_both_positions(root, tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch.distributed")
+    if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
+        pytest.skip("needs torch.distributed with gloo")
+    train_dir = tmp_path / "t"
+    command = [sys.executable, "-m", "conveyor", "detection", "train", "--data_dir", str(root)]
+    command += ["--train_dir", str(train_dir), "--max_steps", "4", "--batch_size", "4"]
+    command += ["--log_frequency", "2", "--threads", "1", "--no_summaries", "--nproc", "2"]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("step 2, loss = ") == 1  # rank 0 alone logs
+    assert "COCO AP = " in done.stdout
+    state = checkpoint.load(train_dir / "model.ckpt-4.pt")
+    ranks = state["data_ranks"]
+    assert len(ranks) == 2 and ranks[0] != ranks[1]
+    # one process cannot take over two processes' positions
+    with pytest.raises(InvalidArgumentError, match="2 process"):
+        train(tiny(root, train_dir, max_steps=6, resume=True))
+
+
+@pytest.mark.timeout(180)
+def test_sigint_checkpoints_and_exits_with_130(root, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    train_dir = tmp_path / "t"
+    command = [sys.executable, "-m", "conveyor", "detection", "train", "--data_dir", str(root)]
+    command += ["--train_dir", str(train_dir), "--max_steps", "100000", "--batch_size", "2"]
+    command += ["--log_frequency", "1", "--threads", "1", "--no_summaries", "--no-progress"]
+    command += ["--checkpoint_steps", "100000", "--torch_threads", "1"]
+    child = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.startswith("step 2, loss"):
+            break
+    child.send_signal(signal.SIGINT)
+    rest = child.stdout.read()
+    assert child.wait(timeout=120) == 130
+    assert "stopped by SIGINT at step " in rest
+    step = int(rest.split("stopped by SIGINT at step ")[1].split(";")[0])
+    assert step >= 2
+    assert [p.name for p in checkpoint.list_checkpoints(train_dir)] == [f"model.ckpt-{step}.pt"]
