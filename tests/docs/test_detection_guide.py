@@ -66,3 +66,14 @@ def test_the_committed_picture_is_small_and_shown_in_the_guide():
     with Image.open(picture) as png:
         assert png.size == (1316, 530)
     assert "images/detection.png" in GUIDE.read_text()
+
+
+def test_the_predictions_picture_is_committed_and_shown_in_the_guide():
+    picture = ROOT / "docs" / "images" / "detection_predictions.png"
+    assert picture.stat().st_size < 400_000
+    with Image.open(picture) as png:
+        # predict --count 8 --scale 2: two rows of four 256 x 256 pictures, 4-pixel gaps
+        assert png.size == (4 + 4 * 260, 4 + 2 * 260)
+    text = GUIDE.read_text()
+    assert "images/detection_predictions.png" in text
+    assert "conveyor detection predict --count 8 --scale 2" in text
