@@ -82,6 +82,70 @@ def _touch(bufs: Any, strides: Any, starts: Any, row: int, y: int, x: int, nc: i
 
 
 @_jit
+def _write_affine(
+    buf: Any,
+    base: int,
+    sy: int,
+    sc: int,
+    a: Any,
+    b: Any,
+    shift: Any,
+    flipped: bool,
+    out: Any,
+    flat: Any,
+    j: int,
+) -> None:
+    """Write image ``j``: ``a_c * (x - shift_c) + b_c`` of its ``ch`` x ``cw`` window
+    at ``base``, mirrored left-right when ``flipped``.
+
+    ``out`` is the batch in channel-first axis order; ``flat``, when not empty, is the
+    same batch's NHWC memory as one contiguous row. Three channels then go out
+    interleaved, a row of all of them at a time (contiguous stores, which vectorise;
+    ``out``'s channel planes of an NHWC buffer would be a store every third float).
+    A mirrored row is written backwards through unsigned indices: a signed ``cw - 1 -
+    w`` costs a wrap-around check per element and runs scalar, twice as slow.
+    """
+    _, nc, ch, cw = out.shape
+    last = np.uint64(cw - 1)
+    if flat.size and nc == 3:
+        a0, a1, a2 = a[0], a[1], a[2]
+        b0, b1, b2 = b[0], b[1], b[2]
+        s0, s1, s2 = shift[0], shift[1], shift[2]
+        three = np.uint64(3)
+        for h in range(ch):
+            start = base + h * sy
+            r0 = buf[start : start + cw]
+            r1 = buf[start + sc : start + sc + cw]
+            r2 = buf[start + 2 * sc : start + 2 * sc + cw]
+            first = (j * ch + h) * cw * 3
+            o = flat[first : first + cw * 3]
+            if flipped:
+                for w in range(cw):
+                    q = three * (last - np.uint64(w))
+                    o[q] = a0 * (np.float32(r0[w]) - s0) + b0
+                    o[q + np.uint64(1)] = a1 * (np.float32(r1[w]) - s1) + b1
+                    o[q + np.uint64(2)] = a2 * (np.float32(r2[w]) - s2) + b2
+            else:
+                for w in range(cw):
+                    o[3 * w] = a0 * (np.float32(r0[w]) - s0) + b0
+                    o[3 * w + 1] = a1 * (np.float32(r1[w]) - s1) + b1
+                    o[3 * w + 2] = a2 * (np.float32(r2[w]) - s2) + b2
+        return
+    for c in range(nc):
+        ac, bc, sh = a[c], b[c], shift[c]
+        for h in range(ch):
+            start = base + c * sc + h * sy
+            row = buf[start : start + cw]
+            o = out[j, c, h]
+            if flipped:
+                for w in range(cw):
+                    o[last - np.uint64(w)] = ac * (np.float32(row[w]) - sh) + bc
+            else:
+                for w in range(cw):
+                    o[w] = ac * (np.float32(row[w]) - sh) + bc
+
+
+@_jit
 def tutorial_train(
     bufs: Any,
     strides: Any,
@@ -92,6 +156,7 @@ def tutorial_train(
     flip: Any,
     factor: Any,
     out: Any,
+    flat: Any,
 ) -> int:
     """Random crop, flip, brightness, contrast, per-image standardization.
 
@@ -106,6 +171,9 @@ def tutorial_train(
     floor = 1.0 / math.sqrt(per * nc)
     mean = np.empty(nc, np.float64)
     var = np.empty(nc, np.float64)
+    a = np.empty(nc, np.float32)
+    b = np.empty(nc, np.float32)
+    shift = np.empty(nc, np.float32)
     sink = 0
     for j in range(n):
         if j + 1 < n:
@@ -130,33 +198,26 @@ def tutorial_train(
         for c in range(nc):
             spread += f * f * var[c] + (mean[c] - overall) ** 2
         std = max(math.sqrt(spread / nc), floor)
-        flipped = flip[j]
         for c in range(nc):
             # about an integer near the mean, x - shift is exact: a flat crop gives zeros
-            shift = np.float32(round(mean[c]))
-            a = np.float32(f / std)
-            b = np.float32((f * (shift - mean[c]) + mean[c] - overall) / std)
-            for h in range(ch):
-                start = base + c * sc + h * sy
-                row = buf[start : start + cw]
-                o = out[j, c, h]
-                if flipped:
-                    for w in range(cw):
-                        o[w] = a * (np.float32(row[cw - 1 - w]) - shift) + b
-                else:
-                    for w in range(cw):
-                        o[w] = a * (np.float32(row[w]) - shift) + b
+            shift[c] = np.float32(round(mean[c]))
+            a[c] = np.float32(f / std)
+            b[c] = np.float32((f * (shift[c] - mean[c]) + mean[c] - overall) / std)
+        _write_affine(buf, base, sy, sc, a, b, shift, flip[j], out, flat, j)
     return sink
 
 
 @_jit
 def tutorial_eval(
-    bufs: Any, strides: Any, starts: Any, index: Any, oy: int, ox: int, out: Any
+    bufs: Any, strides: Any, starts: Any, index: Any, oy: int, ox: int, out: Any, flat: Any
 ) -> int:
     """A fixed crop (the centre) and per-image standardization."""
     n, nc, ch, cw = out.shape
     count = ch * cw * nc
     floor = 1.0 / math.sqrt(count)
+    a = np.empty(nc, np.float32)
+    b = np.empty(nc, np.float32)
+    shift = np.empty(nc, np.float32)
     sink = 0
     for j in range(n):
         if j + 1 < n:
@@ -177,16 +238,10 @@ def tutorial_eval(
             q += q_c
         mean = s / count
         std = max(math.sqrt(max(q / count - mean * mean, 0.0)), floor)
-        shift = np.float32(round(mean))  # as in tutorial_train: x - shift is exact
-        a = np.float32(1.0 / std)
-        b = np.float32((shift - mean) / std)
-        for c in range(nc):
-            for h in range(ch):
-                start = base + c * sc + h * sy
-                row = buf[start : start + cw]
-                o = out[j, c, h]
-                for w in range(cw):
-                    o[w] = a * (np.float32(row[w]) - shift) + b
+        shift[:] = np.float32(round(mean))  # as in tutorial_train: x - shift is exact
+        a[:] = np.float32(1.0 / std)
+        b[:] = np.float32((shift[0] - mean) / std)
+        _write_affine(buf, base, sy, sc, a, b, shift, False, out, flat, j)
     return sink
 
 
@@ -248,8 +303,9 @@ def standard_train(
                     o[: cw - hi] = b
                     o[cw - lo :] = b
                     inside = o[cw - hi : cw - lo]
+                    last = np.uint64(m - 1)  # unsigned: see _write_affine
                     for w in range(m):
-                        inside[w] = a * np.float32(row[m - 1 - w]) + b
+                        inside[w] = a * np.float32(row[last - np.uint64(w)]) + b
                 else:
                     o[:lo] = b
                     o[hi:] = b

@@ -65,6 +65,10 @@ CIFAR10_MEAN = (125.307, 122.950, 113.865)
 CIFAR10_STD = (62.993, 62.089, 66.705)
 
 
+#: what a kernel is given for ``flat`` when the output is channel-first
+_NO_FLAT = np.empty(0, np.float32)
+
+
 class Sources:
     """uint8 image arrays ``(M_i, H, W, C)`` read as one array of ``sum(M_i)`` rows.
 
@@ -213,7 +217,12 @@ class Recipe:
             )
 
     def _kernel(
-        self, sources: Sources, index: np.ndarray, rng: np.random.Generator, out: np.ndarray
+        self,
+        sources: Sources,
+        index: np.ndarray,
+        rng: np.random.Generator,
+        out: np.ndarray,
+        flat: np.ndarray,
     ) -> None:
         raise NotImplementedError
 
@@ -247,7 +256,10 @@ class Recipe:
         if not _kernels.AVAILABLE or not len(index):
             out[...] = self.reference(sources, rng, index=index)
             return out
-        self._kernel(sources, index, rng, out if self.channels_first else out.transpose(0, 3, 1, 2))
+        if self.channels_first:
+            self._kernel(sources, index, rng, out, _NO_FLAT)
+        else:  # the kernels see channel-first axes, and the NHWC memory as one row
+            self._kernel(sources, index, rng, out.transpose(0, 3, 1, 2), out.reshape(-1))
         return out
 
     def reference(self, images: Any, rng: Any, *, index: Any = None) -> np.ndarray:
@@ -309,7 +321,12 @@ class _TutorialTrain(Recipe):
         return f"size={self.size}, max_delta={self.max_delta}, contrast={(self.lower, self.upper)}"
 
     def _kernel(
-        self, sources: Sources, index: np.ndarray, rng: np.random.Generator, out: np.ndarray
+        self,
+        sources: Sources,
+        index: np.ndarray,
+        rng: np.random.Generator,
+        out: np.ndarray,
+        flat: np.ndarray,
     ) -> None:
         n = len(index)
         height, width, _ = sources.image_shape
@@ -329,6 +346,7 @@ class _TutorialTrain(Recipe):
             flip,
             factor,
             out,
+            flat,
         )
 
 
@@ -344,7 +362,12 @@ class _TutorialEval(Recipe):
         return f"size={self.size}"
 
     def _kernel(
-        self, sources: Sources, index: np.ndarray, rng: np.random.Generator, out: np.ndarray
+        self,
+        sources: Sources,
+        index: np.ndarray,
+        rng: np.random.Generator,
+        out: np.ndarray,
+        flat: np.ndarray,
     ) -> None:
         height, width, _ = sources.image_shape
         assert self.size is not None
@@ -352,7 +375,7 @@ class _TutorialEval(Recipe):
         oy = (height - self.size[0]) // 2
         ox = (width - self.size[1]) // 2
         _kernels.tutorial_eval(
-            sources.buffers, sources.strides, sources.kernel_starts, index, oy, ox, out
+            sources.buffers, sources.strides, sources.kernel_starts, index, oy, ox, out, flat
         )
 
 
@@ -415,7 +438,12 @@ class _StandardTrain(Recipe):
             )
 
     def _kernel(
-        self, sources: Sources, index: np.ndarray, rng: np.random.Generator, out: np.ndarray
+        self,
+        sources: Sources,
+        index: np.ndarray,
+        rng: np.random.Generator,
+        out: np.ndarray,
+        flat: np.ndarray,
     ) -> None:
         n = len(index)
         height, width, _ = sources.image_shape
