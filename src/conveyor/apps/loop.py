@@ -439,8 +439,8 @@ def run(
         if found is not None:
             metrics, line = found
             say(line)
-            if summaries is not None:
-                summaries.scalars(metrics, step)
+            if summaries is not None:  # COCO's -1 (no object of a size) is no value
+                summaries.scalars({k: v for k, v in metrics.items() if v >= 0}, step)
     if summaries is not None:
         summaries.close()
     done = step - start_step

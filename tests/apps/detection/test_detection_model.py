@@ -542,3 +542,17 @@ def test_a_fixed_batch_overfits_the_total_loss_falls_below_half(one_thread):
     # ratio was 0.11 .. 0.21, so 0.5x leaves a wide margin for the samplers' draws
     assert totals[-1] < 0.5 * totals[0]
     assert sum(totals[-5:]) / 5 < 0.5 * sum(totals[:5]) / 5
+
+
+def test_a_true_box_without_width_or_height_is_left_out_of_training(one_thread):
+    # A box of zero width overlaps no anchor: kept, every anchor would be its match.
+    images = _images()
+    good = [_target([[4, 4, 20, 20]], [1]), _target([[8, 2, 30, 14]], [2])]
+    bad = [_target([[4, 4, 20, 20], [10, 10, 10, 20]], [1, 0]), good[1]]
+    losses = []
+    for targets in (good, bad):
+        model = _model(seed=3)
+        model.train()
+        torch.manual_seed(11)
+        losses.append({k: float(v.detach()) for k, v in model(images, targets).items()})
+    assert losses[0] == losses[1]

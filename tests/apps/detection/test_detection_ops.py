@@ -774,3 +774,22 @@ def test_roi_align_sampling_ratio_must_be_positive():
         roi_align(features, rois, 2, 1.0, sampling_ratio=0)
     with pytest.raises(ValueError):
         roi_align(features, rois, 2, 1.0, sampling_ratio=-1)
+
+
+def test_batched_nms_of_many_boxes_goes_group_by_group_with_the_same_result():
+    # Above 4,000 boxes the groups are suppressed one at a time; the kept set and its
+    # order (by decreasing score) are those of NMS within each group, merged.
+    g = torch.Generator().manual_seed(5)
+    n = 4500
+    xy = torch.rand(n, 2, generator=g, dtype=torch.float64) * 300
+    wh = 5 + torch.rand(n, 2, generator=g, dtype=torch.float64) * 30
+    boxes = torch.cat((xy, xy + wh), dim=1)
+    scores = torch.rand(n, generator=g, dtype=torch.float64)
+    groups = torch.randint(0, 7, (n,), generator=g)
+    keep = batched_nms(boxes, scores, groups, 0.5)
+    expected = []
+    for c in range(7):
+        members = torch.nonzero(groups == c).flatten()
+        expected += members[nms(boxes[members], scores[members], 0.5)].tolist()
+    expected.sort(key=lambda i: -float(scores[i]))
+    assert keep.tolist() == expected

@@ -135,7 +135,13 @@ def test_the_learning_rate_warms_up_then_decays_along_a_cosine():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("recipe", "mirror"), ("image_size", 30), ("batch_size", 0), ("warmup_steps", -1)],
+    [
+        ("recipe", "mirror"),
+        ("image_size", 30),
+        ("batch_size", 0),
+        ("warmup_steps", -1),
+        ("histogram_frequency", 0),
+    ],
 )
 def test_bad_training_arguments_are_refused_with_their_name(field, value):
     with pytest.raises(InvalidArgumentError, match=field):
@@ -342,3 +348,26 @@ def test_sigint_checkpoints_and_exits_with_130(root, tmp_path):
     step = int(rest.split("stopped by SIGINT at step ")[1].split(";")[0])
     assert step >= 2
     assert [p.name for p in checkpoint.list_checkpoints(train_dir)] == [f"model.ckpt-{step}.pt"]
+
+
+def test_an_eval_split_with_other_categories_is_refused_before_training(root, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    for split in ("train", "test"):
+        (other / split).symlink_to(root / split)
+    (other / "instances_train.json").write_text((root / "instances_train.json").read_text())
+    test = json.loads((root / "instances_test.json").read_text())
+    test["categories"] = test["categories"][:-1]  # no "nine"
+    test["annotations"] = [a for a in test["annotations"] if a["category_id"] != 10]
+    (other / "instances_test.json").write_text(json.dumps(test))
+    lines: list[str] = []
+    with pytest.raises(InvalidArgumentError, match="categories"):
+        train(tiny(other, tmp_path / "t", evaluate=True), log=lines.append)
+    assert lines == []  # not a step taken
+
+
+def test_a_missing_eval_split_is_found_before_training(root, tmp_path):
+    lines: list[str] = []
+    with pytest.raises(NotFoundError, match="val2017"):
+        train(tiny(root, tmp_path / "t", evaluate=True, eval_split="val2017"), log=lines.append)
+    assert lines == []

@@ -172,7 +172,7 @@ class TrainConfig:
             raise InvalidArgumentError(
                 f"schedule must be 'tutorial', 'resnet' or 'cosine', got {self.schedule!r}"
             )
-        for name in ("max_steps", "batch_size", "log_frequency", "threads"):
+        for name in ("max_steps", "batch_size", "log_frequency", "histogram_frequency", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")

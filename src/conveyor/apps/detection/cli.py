@@ -3,7 +3,7 @@ conventions of ``conveyor cifar10`` (the same flag names, each also spelt with d
 checkpoints, TensorBoard, ``--resume``, ``--nproc``/``--nnodes`` data parallelism).
 
 Without ``--data_dir`` everything runs on the embedded detection set (made on first
-use, offline): ``conveyor detection train`` trains for about five minutes on two CPU
+use, offline): ``conveyor detection train`` trains for about four minutes on two CPU
 cores and prints COCO's AP, AP50 and AP75 on its test images; ``conveyor detection
 eval --run_once`` prints COCO's whole table for the newest checkpoint; ``conveyor
 detection predict`` writes PNGs of its predictions beside the true boxes.
@@ -60,7 +60,7 @@ def parser(prog: str = "conveyor detection") -> argparse.ArgumentParser:
         "max_steps",
         type=int,
         default=1200,
-        help="train up to this global step (default %(default)s: about 5 minutes on 2 cores)",
+        help="train up to this global step (default %(default)s: about 4 minutes on 2 cores)",
     )
     _flag(
         t,

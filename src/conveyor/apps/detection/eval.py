@@ -92,12 +92,13 @@ def detect(
     batch_size: int = 16,
     device: torch.device | str = "cpu",
     limit: int | None = None,
+    keep_images: bool = False,
 ) -> tuple[list[dict[str, Any]], Any, list[dict[str, Any]]]:
     """The model's detections on ``split``: ``(COCO results, the dataset, per-image
-    records)``. A record holds an image's id, its batch's ``image`` (fitted, float32
-    HWC), its true boxes and labels, and its detections (fitted pixels); boxes in the
-    results are in the original image's pixels. ``limit`` stops after that many
-    images."""
+    records)``. A record holds an image's id, its true boxes and labels and its
+    detections (in the fitted image's pixels), and with ``keep_images`` the fitted
+    image itself (float32 HWC); boxes in the results are in the original image's
+    pixels. ``limit`` stops after that many images."""
     pipe, dataset = data.eval_inputs(root, batch_size, split=split, image_size=image_size)
     model.eval()
     results: list[dict[str, Any]] = []
@@ -110,13 +111,18 @@ def detect(
             b = d["boxes"].cpu().numpy()
             k = int(batch["num_boxes"][i])
             ids.append(int(batch["image_id"][i]))
-            boxes.append(data.unframe(b, batch["frame"][i]))
+            info = dataset.coco.imgs[ids[-1]]
+            # into the image's own pixels, clipped to it (not to the letterboxed canvas)
+            own = data.unframe(b, batch["frame"][i])
+            own[:, 0::2] = own[:, 0::2].clip(0, info["width"])
+            own[:, 1::2] = own[:, 1::2].clip(0, info["height"])
+            boxes.append(own)
             scores.append(d["scores"].cpu().numpy())
             labels.append(d["labels"].cpu().numpy())
             records.append(
                 {
                     "image_id": ids[-1],
-                    "image": batch["image"][i],
+                    "image": batch["image"][i] if keep_images else None,
                     "true_boxes": batch["boxes"][i, :k],
                     "true_labels": batch["labels"][i, :k],
                     "boxes": b,
@@ -270,6 +276,7 @@ def eval_loop(
                     device=config.device,
                 )
                 seen = newest
+                found.detections = []  # a split's worth per checkpoint: not kept
                 results.append(found)
                 say(found.table.rstrip())
                 say(

@@ -2,9 +2,10 @@
 proposal network, RoI Align and a two-layer box head.
 
 :class:`FasterRCNN` takes a batch of images ``(N, 3, H, W)`` float32 in ``0..255`` and,
-in training mode, the padded targets of :func:`conveyor.pipeline.Pipeline.batch`'s
-``pad`` (``boxes`` ``(N, K, 4)``, ``labels`` ``(N, K)`` with ``0 .. C-1``,
-``num_boxes`` ``(N,)``), and returns its four losses; in evaluation mode it returns one
+in training mode, one target dict per image (``boxes`` ``(k, 4)``, ``labels`` ``(k,)``
+in ``0 .. C-1``; :meth:`FasterRCNN.targets_of` makes them from a padded batch's
+``boxes``, ``labels`` and ``num_boxes``; boxes without width or height are left out),
+and returns its four losses; in evaluation mode it returns one
 detection dict per image: ``boxes`` ``(d, 4)`` in the image's pixels, ``scores``
 ``(d,)``, ``labels`` ``(d,)`` in ``0 .. C-1``.
 
@@ -203,6 +204,16 @@ class Backbone(nn.Module):
         x = (images - self.mean) / self.std
         x = self.units(self.init_conv(x))
         return F.leaky_relu(self.final_bn(x), self.leakiness)
+
+
+def _proper(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A target without its boxes of no width or height: such a box overlaps no anchor,
+    so every anchor would be its best match (and a positive)."""
+    boxes = target["boxes"]
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    if bool(keep.all()):
+        return target
+    return {**target, "boxes": boxes[keep], "labels": target["labels"][keep]}
 
 
 def _smooth_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -458,6 +469,7 @@ class FasterRCNN(nn.Module):
         if self.training:
             if targets is None or len(targets) != images.shape[0]:
                 raise ValueError("training needs one target dict per image")
+            targets = [_proper(t) for t in targets]
             objectness, rpn_box = self.rpn_loss(anchors, logits, deltas, targets)
             sampled, labels, regression = self.sample_proposals(proposals, targets)
             class_logits, box_deltas = self.box_head(features, sampled)

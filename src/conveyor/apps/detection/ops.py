@@ -50,6 +50,8 @@ __all__ = [
     "roi_align",
 ]
 
+#: above this many boxes, batched_nms runs group by group (torchvision's rule too)
+_GROUPWISE = 4000
 #: decoded widths and heights are at most ``exp(BBOX_CLIP)`` times the reference's
 BBOX_CLIP = math.log(1000.0 / 16)
 
@@ -118,6 +120,14 @@ def batched_nms(
     suppress each other. Returns kept indices by decreasing score."""
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    if len(boxes) > _GROUPWISE:
+        # the IoU matrix of all the boxes at once would be large: group by group
+        keep = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
+        for g in torch.unique(groups):
+            members = torch.nonzero(groups == g).flatten()
+            keep[members[nms(boxes[members], scores[members], iou_threshold)]] = True
+        kept = torch.nonzero(keep).flatten()
+        return kept[torch.sort(-scores[kept].detach(), stable=True).indices]
     # Each group moved to its own region of the plane, beyond every other's boxes: the
     # shift is the span of all coordinates plus one (torchvision's ``max + 1`` is that
     # only for boxes at or right of the origin; negative corners would overlap).

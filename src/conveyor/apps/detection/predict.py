@@ -2,7 +2,7 @@
 the predicted boxes above a score threshold in red, each labelled with its class and
 score, written as PNGs (``conveyor detection predict``).
 
-Files: ``<output>/<image id>.png`` for each image (upscaled ``scale`` times, nearest
+Files: ``<output>/<image id, six digits>.png`` (``000001.png``) for each image (upscaled ``scale`` times, nearest
 neighbour, so small images stay legible) and ``<output>/grid.png``, the first 16 side by
 side.
 """
@@ -19,7 +19,7 @@ import torch
 
 from conveyor.apps.detection import data
 from conveyor.apps.detection.eval import detect, load_ema_model
-from conveyor.errors import InvalidArgumentError
+from conveyor.errors import InvalidArgumentError, NotFoundError
 from conveyor.image import boxes as bx
 from conveyor.ops.image_codecs import encode_png
 
@@ -126,7 +126,10 @@ def predict(
         batch_size=min(count, 16),
         device=dev,
         limit=count,
+        keep_images=True,
     )
+    if not records:
+        raise NotFoundError(f"no images in the split {split or config.eval_split!r} of {root}")
     names = [c["name"] for c in dataset.coco.loadCats(dataset.category_ids)]
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
