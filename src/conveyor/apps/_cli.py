@@ -31,6 +31,77 @@ def flag(group: Any, name: str, **kwargs: Any) -> None:
     group.add_argument(*spellings, dest=name, **kwargs)
 
 
+def add_loop_flags(
+    command: argparse.ArgumentParser,
+    *,
+    log_frequency: int,
+    histogram_frequency: tuple[int | None, str],
+    checkpoint_steps: tuple[int | None, str],
+    seed: tuple[int | None, str],
+    torch_threads_help: str,
+) -> None:
+    """The flags of :mod:`conveyor.apps.loop` a ``train`` command has (the ``(default,
+    help)`` pairs are each application's)."""
+    flag(
+        command,
+        "log_frequency",
+        type=int,
+        default=log_frequency,
+        help="steps between log lines and scalar summaries (default %(default)s)",
+    )
+    flag(
+        command,
+        "histogram_frequency",
+        type=int,
+        default=histogram_frequency[0],
+        help=histogram_frequency[1],
+    )
+    flag(
+        command,
+        "checkpoint_steps",
+        type=int,
+        default=checkpoint_steps[0],
+        help=checkpoint_steps[1],
+    )
+    flag(
+        command,
+        "checkpoint_secs",
+        type=float,
+        default=600.0,
+        help="seconds between checkpoints (default %(default)s)",
+    )
+    flag(
+        command,
+        "keep_checkpoints",
+        type=int,
+        default=5,
+        help="newest checkpoints kept (default %(default)s)",
+    )
+    flag(command, "seed", type=int, default=seed[0], help=seed[1])
+    flag(
+        command,
+        "resume",
+        action="store_true",
+        help="continue from the newest checkpoint in --train_dir, with the same data order",
+    )
+    flag(
+        command, "threads", type=int, default=2, help="input pipeline threads (default %(default)s)"
+    )
+    flag(command, "torch_threads", type=int, default=None, help=torch_threads_help)
+    flag(
+        command, "device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available)"
+    )
+    flag(command, "no_eval", action="store_true", help="skip the evaluation after training")
+    flag(command, "no_summaries", action="store_true", help="write no TensorBoard event files")
+    flag(
+        command,
+        "progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar (default: when stdout is a terminal)",
+    )
+
+
 def add_distributed_flags(command: argparse.ArgumentParser) -> None:
     """The data-parallel group of a ``train`` command."""
     distributed = command.add_argument_group(

@@ -58,6 +58,7 @@ __all__ = [
     "restore_state",
     "run",
     "signals_caught",
+    "watch_checkpoints",
     "world",
 ]
 
@@ -455,3 +456,48 @@ def run(
         examples_per_sec=done * config.batch_size / seconds if seconds > 0 else 0.0,
         metrics=metrics,
     )
+
+
+# -- evaluation as checkpoints appear --------------------------------------------------
+
+
+def watch_checkpoints(
+    checkpoint_dir: str | os.PathLike[str],
+    evaluate: Callable[[Path], Any],
+    *,
+    run_once: bool,
+    interval_secs: float,
+    max_evaluations: int | None = None,
+    stop_at_step: int | None = None,
+    say: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Any]:
+    """``evaluate(path)`` of the newest checkpoint of ``checkpoint_dir``, once
+    (``run_once``) or each time a newer one appears, looking every ``interval_secs``;
+    returns what each call returned (an object with ``global_step``).
+
+    Loop mode runs until ``max_evaluations`` evaluations or one of a checkpoint at or
+    past ``stop_at_step`` (forever when both are ``None``: stop it with Ctrl-C). A look
+    that finds no checkpoint says so and waits (``run_once``: returns none).
+    """
+    results: list[Any] = []
+    seen: Path | None = None
+    while True:
+        newest = checkpoint.latest(checkpoint_dir)
+        if newest is None:
+            say(f"no checkpoint found in {checkpoint_dir}")
+        elif newest != seen:
+            results.append(evaluate(newest))
+            seen = newest
+        if run_once:
+            break
+        if max_evaluations is not None and len(results) >= max_evaluations:
+            break
+        if (
+            stop_at_step is not None
+            and results
+            and int(results[-1].global_step or 0) >= stop_at_step
+        ):
+            break
+        sleep(interval_secs)
+    return results

@@ -150,72 +150,24 @@ def parser(prog: str = "conveyor cifar10") -> argparse.ArgumentParser:
         default=None,
         help="the tutorial model's channels per convolution (default 64; 32 on the embedded digits)",
     )
-    _flag(
+    _cli.add_loop_flags(
         t,
-        "log_frequency",
-        type=int,
-        default=10,
-        help="steps between log lines and scalar summaries (default %(default)s)",
-    )
-    _flag(
-        t,
-        "histogram_frequency",
-        type=int,
-        default=None,
-        help="steps between weight histograms (default 1000; 100 on the embedded digits)",
-    )
-    _flag(
-        t,
-        "checkpoint_steps",
-        type=int,
-        default=None,
-        help="steps between checkpoints (default 1000; 100 on the embedded digits)",
-    )
-    _flag(
-        t,
-        "checkpoint_secs",
-        type=float,
-        default=600.0,
-        help="seconds between checkpoints (default %(default)s)",
-    )
-    _flag(
-        t,
-        "keep_checkpoints",
-        type=int,
-        default=5,
-        help="newest checkpoints kept (default %(default)s)",
-    )
-    _flag(
-        t,
-        "seed",
-        type=int,
-        default=None,
-        help="seed of the initialisation and every input draw: the same seed trains the "
-        "same run (default: drawn; 0 on the embedded digits)",
-    )
-    _flag(
-        t,
-        "resume",
-        action="store_true",
-        help="continue from the newest checkpoint in --train_dir, with the same data order",
-    )
-    _flag(t, "threads", type=int, default=2, help="input pipeline threads (default %(default)s)")
-    _flag(
-        t,
-        "torch_threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads (default: the CPU count less one, left to the input pipeline)",
-    )
-    _flag(t, "device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available)")
-    _flag(t, "no_eval", action="store_true", help="skip the evaluation after training")
-    _flag(t, "no_summaries", action="store_true", help="write no TensorBoard event files")
-    _flag(
-        t,
-        "progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="a progress bar (default: when stdout is a terminal)",
+        log_frequency=10,
+        histogram_frequency=(
+            None,
+            "steps between weight histograms (default 1000; 100 on the embedded digits)",
+        ),
+        checkpoint_steps=(
+            None,
+            "steps between checkpoints (default 1000; 100 on the embedded digits)",
+        ),
+        seed=(
+            None,
+            "seed of the initialisation and every input draw: the same seed trains the "
+            "same run (default: drawn; 0 on the embedded digits)",
+        ),
+        torch_threads_help="torch.set_num_threads (default: the CPU count less one, left to "
+        "the input pipeline)",
     )
     _cli.add_distributed_flags(t)
 

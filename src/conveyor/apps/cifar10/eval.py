@@ -23,6 +23,7 @@ from torch import nn
 
 import conveyor.torch as ct
 from conveyor.apps.cifar10 import checkpoint, data
+from conveyor.apps.loop import watch_checkpoints
 from conveyor.datasets import embedded
 
 __all__ = [
@@ -169,42 +170,36 @@ def eval_loop(
         from conveyor.apps.cifar10.summaries import Summaries
 
         summaries = Summaries(config.eval_dir)
-    results: list[EvalResult] = []
-    seen: Path | None = None
+
+    def evaluate(newest: Path) -> EvalResult:
+        result = evaluate_checkpoint(
+            newest,
+            config.data_dir,
+            eval_data=config.eval_data == "test",
+            num_examples=config.num_examples,
+            batch_size=config.batch_size,
+            device=config.device,
+        )
+        say(
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}: step {result.global_step}, "
+            f"precision @ 1 = {result.precision:.3f}"
+        )
+        if summaries is not None:
+            summaries.scalars({"Precision @ 1": result.precision}, result.global_step)
+            summaries.flush()
+        return result
+
     try:
-        while True:
-            newest = checkpoint.latest(config.checkpoint_dir)
-            if newest is None:
-                say(f"no checkpoint found in {config.checkpoint_dir}")
-            elif newest != seen:
-                result = evaluate_checkpoint(
-                    newest,
-                    config.data_dir,
-                    eval_data=config.eval_data == "test",
-                    num_examples=config.num_examples,
-                    batch_size=config.batch_size,
-                    device=config.device,
-                )
-                seen = newest
-                results.append(result)
-                say(
-                    f"{time.strftime('%Y-%m-%d %H:%M:%S')}: step {result.global_step}, "
-                    f"precision @ 1 = {result.precision:.3f}"
-                )
-                if summaries is not None:
-                    summaries.scalars({"Precision @ 1": result.precision}, result.global_step)
-                    summaries.flush()
-            if config.run_once:
-                break
-            if config.max_evaluations is not None and len(results) >= config.max_evaluations:
-                break
-            if (
-                config.stop_at_step is not None
-                and results
-                and results[-1].global_step >= config.stop_at_step
-            ):
-                break
-            sleep(config.eval_interval_secs)
+        results: list[EvalResult] = watch_checkpoints(
+            config.checkpoint_dir,
+            evaluate,
+            run_once=config.run_once,
+            interval_secs=config.eval_interval_secs,
+            max_evaluations=config.max_evaluations,
+            stop_at_step=config.stop_at_step,
+            say=say,
+            sleep=sleep,
+        )
     finally:
         if summaries is not None:
             summaries.close()

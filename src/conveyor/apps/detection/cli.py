@@ -103,71 +103,13 @@ def parser(prog: str = "conveyor detection") -> argparse.ArgumentParser:
         help="linear warm-up steps before the cosine decay (default %(default)s)",
     )
     _flag(t, "weight_decay", type=float, default=1e-4, help="L2 rate (default %(default)s)")
-    _flag(
+    _cli.add_loop_flags(
         t,
-        "log_frequency",
-        type=int,
-        default=20,
-        help="steps between log lines and scalar summaries (default %(default)s)",
-    )
-    _flag(
-        t,
-        "histogram_frequency",
-        type=int,
-        default=400,
-        help="steps between weight histograms (default %(default)s)",
-    )
-    _flag(
-        t,
-        "checkpoint_steps",
-        type=int,
-        default=400,
-        help="steps between checkpoints (default %(default)s)",
-    )
-    _flag(
-        t,
-        "checkpoint_secs",
-        type=float,
-        default=600.0,
-        help="seconds between checkpoints (default %(default)s)",
-    )
-    _flag(
-        t,
-        "keep_checkpoints",
-        type=int,
-        default=5,
-        help="newest checkpoints kept (default %(default)s)",
-    )
-    _flag(
-        t,
-        "seed",
-        type=int,
-        default=0,
-        help="seed of the initialisation and every input draw (default %(default)s)",
-    )
-    _flag(
-        t,
-        "resume",
-        action="store_true",
-        help="continue from the newest checkpoint in --train_dir, with the same data order",
-    )
-    _flag(t, "threads", type=int, default=2, help="input pipeline threads (default %(default)s)")
-    _flag(
-        t,
-        "torch_threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads (default: the CPU count)",
-    )
-    _flag(t, "device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available)")
-    _flag(t, "no_eval", action="store_true", help="skip the evaluation after training")
-    _flag(t, "no_summaries", action="store_true", help="write no TensorBoard event files")
-    _flag(
-        t,
-        "progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="a progress bar (default: when stdout is a terminal)",
+        log_frequency=20,
+        histogram_frequency=(400, "steps between weight histograms (default %(default)s)"),
+        checkpoint_steps=(400, "steps between checkpoints (default %(default)s)"),
+        seed=(0, "seed of the initialisation and every input draw (default %(default)s)"),
+        torch_threads_help="torch.set_num_threads (default: the CPU count)",
     )
     _cli.add_distributed_flags(t)
 

@@ -27,6 +27,7 @@ from torch import nn
 from conveyor._optional import require
 from conveyor.apps.cifar10 import checkpoint
 from conveyor.apps.detection import data
+from conveyor.apps.loop import watch_checkpoints
 
 __all__ = [
     "METRICS",
@@ -260,44 +261,38 @@ def eval_loop(
         from conveyor.apps.cifar10.summaries import Summaries
 
         summaries = Summaries(config.eval_dir)
-    results: list[EvalResult] = []
-    seen: Path | None = None
+
+    def evaluate(newest: Path) -> EvalResult:
+        found = evaluate_checkpoint(
+            newest,
+            config.data_dir,
+            split=config.split,
+            batch_size=config.batch_size,
+            device=config.device,
+        )
+        found.detections = []  # a split's worth per checkpoint: not kept
+        say(found.table.rstrip())
+        say(
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}: step {found.global_step}, "
+            f"{found.line()} ({found.images} images)"
+        )
+        if summaries is not None:
+            picked = {k: found.metrics[k] for k in ("AP", "AP50", "AP75")}
+            summaries.scalars(picked, int(found.global_step or 0))
+            summaries.flush()
+        return found
+
     try:
-        while True:
-            newest = checkpoint.latest(config.checkpoint_dir)
-            if newest is None:
-                say(f"no checkpoint found in {config.checkpoint_dir}")
-            elif newest != seen:
-                found = evaluate_checkpoint(
-                    newest,
-                    config.data_dir,
-                    split=config.split,
-                    batch_size=config.batch_size,
-                    device=config.device,
-                )
-                seen = newest
-                found.detections = []  # a split's worth per checkpoint: not kept
-                results.append(found)
-                say(found.table.rstrip())
-                say(
-                    f"{time.strftime('%Y-%m-%d %H:%M:%S')}: step {found.global_step}, "
-                    f"{found.line()} ({found.images} images)"
-                )
-                if summaries is not None:
-                    picked = {k: found.metrics[k] for k in ("AP", "AP50", "AP75")}
-                    summaries.scalars(picked, int(found.global_step or 0))
-                    summaries.flush()
-            if config.run_once:
-                break
-            if config.max_evaluations is not None and len(results) >= config.max_evaluations:
-                break
-            if (
-                config.stop_at_step is not None
-                and results
-                and int(results[-1].global_step or 0) >= config.stop_at_step
-            ):
-                break
-            sleep(config.eval_interval_secs)
+        results: list[EvalResult] = watch_checkpoints(
+            config.checkpoint_dir,
+            evaluate,
+            run_once=config.run_once,
+            interval_secs=config.eval_interval_secs,
+            max_evaluations=config.max_evaluations,
+            stop_at_step=config.stop_at_step,
+            say=say,
+            sleep=sleep,
+        )
     finally:
         if summaries is not None:
             summaries.close()
