@@ -115,3 +115,87 @@ def test_a_shard_of_unshuffled_fixed_length_records_reads_every_count_th_record(
             pipe = pipe.map(lambda r: r, batched=True).batch(2)
         rows = np.concatenate(list(pipe)) if batched else np.stack(list(pipe))
         assert rows[:, 0].tolist() == [4, 16, 28]
+
+
+# -- a map over the batches, run by the source on its threads ---------------------------
+
+
+def _square(batch):
+    return batch * batch
+
+
+def _noisy(batch, rng):
+    return batch * 1000 + rng.integers(0, 1000, size=len(batch))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("drop", [False, True])
+def test_batches_mapped_in_the_source_equal_a_map_stage_in_order(threads, drop):
+    source = cp.from_arrays(np.arange(50), shuffle=True, seed=3, epochs=3).batch(7, drop)
+    mapped = source._map_batches_in_source(_square, rng=False, threads=threads)
+    assert mapped._stage.name == "from_arrays+batch(7)+map(_square)"
+    expected = _lists(source.map(_square).with_options(deterministic=True, seed=1))
+    assert _lists(mapped.with_options(deterministic=True, seed=1)) == expected
+    assert len(mapped) == len(expected) == (21 if drop else 22)
+
+
+def test_a_mapped_source_draws_the_same_numbers_whatever_its_threads():
+    source = cp.from_arrays(np.arange(30), shuffle=True, seed=5, epochs=2).batch(4)
+    runs = [
+        _lists(
+            source._map_batches_in_source(_noisy, rng=True, threads=t).with_options(
+                deterministic=True, seed=9
+            )
+        )
+        for t in (1, 2, 3)
+    ]
+    assert runs[0] == runs[1] == runs[2]
+    assert sorted(v // 1000 for b in runs[0] for v in b) == sorted(list(range(30)) * 2)
+    other = source._map_batches_in_source(_noisy, rng=True, threads=2)
+    assert _lists(other.with_options(deterministic=True, seed=10)) != runs[0]
+
+
+@pytest.mark.parametrize("at", [0, 1, 6, 14, 15])
+def test_a_mapped_source_resumes_exactly(at):
+    pipe = (
+        cp.from_arrays(np.arange(40), shuffle=True, seed=7, epochs=3)
+        .batch(8)
+        ._map_batches_in_source(_noisy, rng=True, threads=2)
+        .with_options(deterministic=True, seed=4)
+    )
+    full = _lists(pipe)
+    assert len(full) == 15
+    it = iter(pipe)
+    head = [next(it).tolist() for _ in range(at)]
+    state = it.state_dict()
+    it.close()
+    assert head + _lists(pipe.iterate(state)) == full
+
+
+def test_a_failing_map_in_the_source_delivers_every_batch_before_it_then_the_error():
+    def fn(batch):
+        if 13 in batch:
+            raise ValueError("thirteen")
+        return batch
+
+    pipe = (
+        cp.from_arrays(np.arange(40), epochs=1)
+        .batch(5)
+        ._map_batches_in_source(fn, rng=False, threads=2)
+        .with_options(deterministic=True, seed=0)
+    )
+    got = []
+    with pytest.raises(ValueError, match="thirteen") as caught:
+        for batch in pipe:
+            got.append(batch.tolist())
+    assert got == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert "from_arrays+batch(5)+map(fn)" in str(caught.value) + "".join(
+        getattr(caught.value, "__notes__", [])
+    )
+
+
+def test_a_map_in_the_source_falls_back_to_a_map_stage_where_it_cannot_fuse():
+    pipe = _unfused(cp.from_arrays(np.arange(6))).batch(4)
+    mapped = pipe._map_batches_in_source(_square, rng=False, threads=2)
+    assert mapped._stage.name == "map(_square)"
+    assert _lists(mapped) == [[0, 1, 4, 9], [16, 25]]

@@ -185,7 +185,7 @@ def _batches(
                 shard,
             )
             .batch(batch_size, drop_remainder=drop_remainder)
-            .map(_Augment(recipe, records, copy), rng=True, threads=threads)
+            ._map_batches_in_source(_Augment(recipe, records, copy), rng=True, threads=threads)
         )
     else:
         raise InvalidArgumentError(

@@ -242,6 +242,21 @@ class Pipeline:
             return Pipeline(fused, (), self._capacity, self._options)
         return self._then(stage)
 
+    def _map_batches_in_source(self, fn: Callable[..., Any], rng: bool, threads: int) -> Pipeline:
+        """``map(fn, rng=rng, threads=threads)`` over the batches of a batching
+        random-access source, run by the source itself on ``threads`` threads (see
+        ``_EpochSource.with_map``): one thread hand-off fewer per batch. Any other
+        pipeline gets the plain ``map``. For conveyor's own dataset inputs."""
+        source = self._stage
+        if (
+            not self._parents
+            and isinstance(source, _EpochSource)
+            and source.batch is not None
+            and source.mapping is None
+        ):
+            return Pipeline(source.with_map(fn, rng, threads), (), self._capacity, self._options)
+        return self.map(fn, rng=rng, threads=threads)
+
     def unbatch(self) -> Pipeline:
         """Split batches back into elements."""
         return self._then(UnbatchStage())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -74,6 +75,8 @@ class _EpochSource(Stage):
         # (batch_size, drop_remainder) once a batch() right after the source is fused
         # into it: batches are then cut from the epoch order directly.
         self.batch: tuple[int, bool] | None = None
+        # (fn, rng) once a map over those batches is fused in too (with_map)
+        self.mapping: tuple[Callable[..., Any], bool] | None = None
 
     def with_batch(self, batch_size: int, drop_remainder: bool) -> _EpochSource:
         """This source emitting batches: ``batch(batch_size, drop_remainder)`` fused in.
@@ -83,6 +86,28 @@ class _EpochSource(Stage):
         """
         return _clone(
             self, batch=(batch_size, bool(drop_remainder)), name=f"{self.name}+batch({batch_size})"
+        )
+
+    def with_map(self, fn: Callable[..., Any], rng: bool, threads: int) -> _EpochSource:
+        """This batching source applying ``fn`` to each batch on ``threads`` threads —
+        ``map(fn, rng=rng, threads=threads)`` fused in, without the map stage's thread
+        hand-off: each thread cuts the next batch from the epoch order (under a lock),
+        maps it, and the batches come out in order in deterministic mode.
+
+        ``fn`` gets a batch as ``map`` would (a tuple's parts as arguments), and with
+        ``rng`` a ``numpy.random.Generator`` of its own seeded from the run's seed, this
+        stage and the batch's place in the stream (its epoch and end position), so the
+        same numbers whatever the thread count, and again after a resume.
+        """
+        if self.batch is None:
+            raise InvalidArgumentError("with_map needs a batching source (with_batch first)")
+        name = getattr(fn, "__name__", type(fn).__name__)
+        return _clone(
+            self,
+            mapping=(fn, bool(rng)),
+            threads=check_int("threads", threads, minimum=1),
+            concurrent_produce=True,
+            name=f"{self.name}+map({name})",
         )
 
     def with_epochs(self, epochs: int | None) -> _EpochSource:
@@ -111,9 +136,10 @@ class _EpochSource(Stage):
 
     def describe(self) -> str:
         batch = "" if self.batch is None else f" batch={self.batch}"
+        mapped = "" if self.mapping is None else f" map(rng={self.mapping[1]})"
         return (
             f"{self.name}(size={self.size}, shuffle={self.shuffle}, seed={self.seed}, "
-            f"epochs={self.epochs}, chunk={self.chunk_size}, shard={self.shard}){batch}"
+            f"epochs={self.epochs}, chunk={self.chunk_size}, shard={self.shard}){batch}{mapped}"
         )
 
     def order(self, epoch: int) -> np.ndarray | range:
@@ -138,8 +164,13 @@ class _EpochSource(Stage):
         self._epoch = 0 if state is None else int(state["epoch"])
         self._pos = 0 if state is None else int(state["pos"])
         self._order: np.ndarray | range | None = None
+        self._lock = threading.Lock()  # the position, when produce runs on several threads
+        self._units = 0
 
     def produce(self, ctx: StageContext, out: Output) -> None:
+        if self.mapping is not None:
+            self._produce_mapped(out, *self.batch)  # type: ignore[misc]
+            return
         if self.batch is not None:
             self._produce_batch(out, *self.batch)
             return
@@ -166,30 +197,8 @@ class _EpochSource(Stage):
     def _produce_batch(self, out: Output, size: int, drop_remainder: bool) -> None:
         """Emit the next batch of ``size`` rows of the stream of epochs."""
         parts: list[np.ndarray | range] = []
-        need = size
         try:
-            while need:
-                if self._order is None or self._pos >= len(self._order):
-                    if self._order is not None:
-                        self._order = None
-                        self.end_of_epoch()
-                        self._epoch += 1
-                        self._pos = 0
-                    if self.epochs is not None and self._epoch >= self.epochs:
-                        break
-                    order = self.order(self._epoch)
-                    if len(order) == 0:
-                        if self.epochs is None:
-                            break  # forever over nothing is nothing
-                        self._order = order
-                        continue
-                    self._order = order
-                    if self._pos >= len(order):
-                        continue
-                take = self._order[self._pos : self._pos + need]
-                self._pos += len(take)
-                need -= len(take)
-                parts.append(take)
+            need = self._take(parts, size)
         except BaseException:
             if parts:  # the rows before a failure are delivered, as a short batch
                 self._emit_batch(out, parts)
@@ -198,12 +207,71 @@ class _EpochSource(Stage):
             raise EndOfStream
         self._emit_batch(out, parts)
 
-    def _emit_batch(self, out: Output, parts: list[np.ndarray | range]) -> None:
+    def _take(self, parts: list[np.ndarray | range], size: int) -> int:
+        """Append to ``parts`` the pieces of the next ``size`` rows of the stream of
+        epochs (fewer at its end); returns how many were missing."""
+        need = size
+        while need:
+            if self._order is None or self._pos >= len(self._order):
+                if self._order is not None:
+                    self._order = None
+                    self.end_of_epoch()
+                    self._epoch += 1
+                    self._pos = 0
+                if self.epochs is not None and self._epoch >= self.epochs:
+                    break
+                order = self.order(self._epoch)
+                if len(order) == 0:
+                    if self.epochs is None:
+                        break  # forever over nothing is nothing
+                    self._order = order
+                    continue
+                self._order = order
+                if self._pos >= len(order):
+                    continue
+            take = self._order[self._pos : self._pos + need]
+            self._pos += len(take)
+            need -= len(take)
+            parts.append(take)
+        return need
+
+    def _produce_mapped(self, out: Output, size: int, drop_remainder: bool) -> None:
+        """One thread's call: cut the next batch under the lock, map it outside."""
+        parts: list[np.ndarray | range] = []
+        failure: BaseException | None = None
+        need = 0
+        with self._lock:
+            out.order(self._units)
+            self._units += 1
+            try:
+                need = self._take(parts, size)
+            except BaseException as e:
+                failure = e
+            state = {"epoch": self._epoch, "pos": self._pos}
+        if parts and (failure is not None or not (need and drop_remainder)):
+            fn, rng = self.mapping  # type: ignore[misc]
+            batch = self.batch_rows(self._joined(parts))
+            if rng:
+                seq = self._ctx.seed_sequence(None, state["epoch"], state["pos"])
+                generator = np.random.Generator(np.random.PCG64(seq))
+                result = fn(*batch, generator) if type(batch) is tuple else fn(batch, generator)
+            else:
+                result = fn(*batch) if type(batch) is tuple else fn(batch)
+            out.emit(result, state, [])
+        if failure is not None:
+            raise failure
+        if not parts or (need and drop_remainder):
+            raise EndOfStream
+
+    @staticmethod
+    def _joined(parts: list[np.ndarray | range]) -> np.ndarray | slice:
         if len(parts) == 1 and isinstance(parts[0], range):
             take = parts[0]
-            rows: np.ndarray | slice = slice(take.start, take.stop, take.step)
-        else:
-            rows = np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
+            return slice(take.start, take.stop, take.step)
+        return np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
+
+    def _emit_batch(self, out: Output, parts: list[np.ndarray | range]) -> None:
+        rows = self._joined(parts)
         out.emit(self.batch_rows(rows), {"epoch": self._epoch, "pos": self._pos}, [])
 
     def batch_rows(self, rows: np.ndarray | slice) -> Any:

@@ -115,11 +115,12 @@ class Unit:
 class Output:
     """Where :meth:`Stage.process` and :meth:`Stage.produce` send their results."""
 
-    __slots__ = ("_run", "_unit", "count", "elements", "pieces")
+    __slots__ = ("_index", "_run", "_unit", "count", "elements", "pieces")
 
     def __init__(self, run: _StageRun, unit: Unit | None) -> None:
         self._run = run
         self._unit = unit
+        self._index: int | None = None if unit is None else unit.index
         self.count = 0
         self.elements = 0
         self.pieces = 0
@@ -145,13 +146,20 @@ class Output:
         item = (data, state, parents)
         t0 = time.perf_counter()
         try:
-            if r.merge is not None and self._unit is not None:
-                r.merge.put(self._unit.index, self.count, item)
+            if r.merge is not None and self._index is not None:
+                r.merge.put(self._index, self.count, item)
             else:
                 r.put(item)
         finally:
             r.waits()[1] += time.perf_counter() - t0
         self.count += 1
+
+    def order(self, index: int) -> None:
+        """A ``concurrent_produce`` stage's call: this call's outputs are unit ``index``
+        of the stage's (counted from 0 each run), delivered after those of ``index - 1``
+        in deterministic mode. Every index must be used once, by a call that emits or
+        ends (an index taken at the end of the stream is closed with no output)."""
+        self._index = index
 
     def emit_piece(self, data: Any, last: bool) -> None:
         """Send one of several outputs made from the current input unit, for a stage
@@ -248,11 +256,17 @@ class Stage:
 
     Class attributes a subclass may set:
         name: shown in stats and errors.
-        threads: threads running :meth:`process` (stateless stages only).
+        threads: threads running :meth:`process` (stateless stages only), or
+            :meth:`produce` when ``concurrent_produce``.
+        concurrent_produce: :meth:`produce` may run on ``threads`` threads at once. The
+            stage then guards its own state, and each call numbers its unit with
+            :meth:`Output.order` (0, 1, 2, … in the order they must come out) before
+            emitting; in deterministic mode the units are delivered in that order.
     """
 
     name = "stage"
     threads = 1
+    concurrent_produce = False
     inputs = 1  # 0 for a source, n for a stage reading n pipelines
 
     # -- description (while the pipeline is built) ---------------------------------------
@@ -352,7 +366,7 @@ class _StageRun:
         self._lock = threading.Lock()  # numbering and sending outputs
         self._get_lock = threading.Lock()  # taking inputs
         self._tls = threading.local()
-        threads = 1 if stage.pulls else max(1, stage.threads)
+        threads = max(1, stage.threads) if stage.concurrent_produce or not stage.pulls else 1
         self.merge: OrderedMerge | None = None
         if run.deterministic and threads > 1:
             self.merge = OrderedMerge(self.put, window=4 * threads + 4)
@@ -480,6 +494,7 @@ class _StageRun:
             try:
                 self.stage.produce(self.ctx, out)
             except EndOfStream:
+                self._ordered_end(out)
                 raise OutOfRangeError("end of input") from None
             except _UpstreamFailed as e:
                 self.fail(e.failure.error, None)
@@ -487,10 +502,17 @@ class _StageRun:
             except CancelledError:
                 raise
             except BaseException as e:
-                self.fail(_named(e, self.stage.name), None)
+                at = None if out._index is None else (out._index, out.count)
+                self.fail(_named(e, self.stage.name), at)
                 raise OutOfRangeError("stage failed") from None
+            self._ordered_end(out)
         finally:
             self._end_step(t0, 0, out.elements)
+
+    def _ordered_end(self, out: Output) -> None:
+        """A concurrent source's call is done: its unit made ``out.count`` outputs."""
+        if self.merge is not None and out._index is not None:
+            self.merge.end(out._index, out.count)
 
     def _begin_step(self) -> float:
         waits = self.waits()
