@@ -33,7 +33,7 @@ import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline.stage import Output, Stage, StageContext, Unit, check_int
+from conveyor.pipeline.stage import Output, Stage, StageContext, Unit, check_int, seed_words
 
 __all__ = ["MapStage", "FilterStage", "FlatMapStage"]
 
@@ -82,7 +82,9 @@ def apply_map(
     rng = (
         None
         if seed is None
-        else np.random.default_rng(np.random.SeedSequence(seed[0], spawn_key=tuple(seed[1])))
+        else np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence(seed[0], spawn_key=tuple(seed[1])))
+        )
     )
     error: BaseException | None = None
     skipped = 0
@@ -190,6 +192,7 @@ class MapStage(Stage):
 
     def start(self, ctx: StageContext, state: Any) -> None:
         self._ctx = ctx
+        self._seed_words: Any = None
         self._level = ctx.levels[0]
         self._pool = None
         if self.workers == "process":
@@ -203,7 +206,10 @@ class MapStage(Stage):
         if not self.rng:
             return None
         # what seed_sequence(None, unit.seq) holds, without building it twice
-        return (self._ctx.seed, (self._ctx.index, unit.seq))
+        words = self._seed_words
+        if words is None:
+            words = self._seed_words = seed_words(self._ctx.seed)
+        return (words, (self._ctx.index, unit.seq))
 
     def process(self, unit: Unit, out: Output) -> None:
         how = (self._level, self._seed(unit), self._pool is not None)

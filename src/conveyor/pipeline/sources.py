@@ -265,9 +265,13 @@ class _EpochSource(Stage):
 
     @staticmethod
     def _joined(parts: list[np.ndarray | range]) -> np.ndarray | slice:
-        if len(parts) == 1 and isinstance(parts[0], range):
+        """The rows of ``parts``: a slice for one run of consecutive rows, else indices
+        (a batch within one epoch is a view of its order: :meth:`rows` copies)."""
+        if len(parts) == 1:
             take = parts[0]
-            return slice(take.start, take.stop, take.step)
+            if isinstance(take, range):
+                return slice(take.start, take.stop, take.step)
+            return take
         return np.concatenate([np.asarray(p, dtype=np.int64) for p in parts])
 
     def _emit_batch(self, out: Output, parts: list[np.ndarray | range]) -> None:

@@ -80,6 +80,31 @@ class _UpstreamFailed(Exception):
         self.failure = failure
 
 
+def seed_words(seed: Any) -> Any:
+    """A non-negative int seed as the uint32 words ``numpy.random.SeedSequence`` makes of
+    it (least significant first): ``SeedSequence(seed_words(s), spawn_key=k)`` draws
+    exactly what ``SeedSequence(s, spawn_key=k)`` draws, without converting the int each
+    time (a third of the cost of a seed sequence per unit). Other seeds (``None``, arrays)
+    come back as they are.
+
+    >>> s = 2**70 + 5
+    >>> a = np.random.SeedSequence(s, spawn_key=(1, 2)).generate_state(2)
+    >>> b = np.random.SeedSequence(seed_words(s), spawn_key=(1, 2)).generate_state(2)
+    >>> a.tolist() == b.tolist(), seed_words(s).tolist()
+    (True, [5, 0, 64])
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        return seed
+    value = int(seed)
+    words = []
+    while True:
+        words.append(value & 0xFFFFFFFF)
+        value >>= 32
+        if not value:
+            break
+    return np.array(words, dtype=np.uint32)
+
+
 def check_int(name: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:
     """``value`` as an int, or an :class:`InvalidArgumentError` naming ``name``."""
     kind = {0: "an int >= 0", 1: "a positive int"}.get(minimum, f"an int >= {minimum}")
@@ -195,6 +220,7 @@ class StageContext:
         self.index = srun.index
         self.levels = srun.levels
         self.input_marks = list(srun.last)  # where each input resumes from
+        self._seed_words: Any = None
 
     @property
     def failed(self) -> bool:
@@ -208,7 +234,10 @@ class StageContext:
         numbers."""
         if explicit is not None:
             return np.random.SeedSequence(explicit, spawn_key=key)
-        return np.random.SeedSequence(self.seed, spawn_key=(self.index, *key))
+        words = self._seed_words
+        if words is None:
+            words = self._seed_words = seed_words(self.seed)
+        return np.random.SeedSequence(words, spawn_key=(self.index, *key))
 
     def get(self, i: int = 0) -> Unit:
         """The next unit of input ``i`` (for :meth:`Stage.produce`).
