@@ -462,42 +462,50 @@ def run(
 
 
 def watch_checkpoints(
-    checkpoint_dir: str | os.PathLike[str],
-    evaluate: Callable[[Path], Any],
-    *,
-    run_once: bool,
-    interval_secs: float,
-    max_evaluations: int | None = None,
-    stop_at_step: int | None = None,
+    config: Any,
+    evaluate: Callable[[Path, Any], Any],
     say: Callable[[str], None] = print,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Any]:
-    """``evaluate(path)`` of the newest checkpoint of ``checkpoint_dir``, once
-    (``run_once``) or each time a newer one appears, looking every ``interval_secs``;
-    returns what each call returned (an object with ``global_step``).
+    """``evaluate(path, summaries)`` of the newest checkpoint of
+    ``config.checkpoint_dir``, once (``config.run_once``) or each time a newer one
+    appears, looking every ``config.eval_interval_secs``; returns what each call
+    returned (an object with ``global_step``).
 
-    Loop mode runs until ``max_evaluations`` evaluations or one of a checkpoint at or
-    past ``stop_at_step`` (forever when both are ``None``: stop it with Ctrl-C). A look
-    that finds no checkpoint says so and waits (``run_once``: returns none).
+    ``summaries`` is a :class:`~conveyor.apps.cifar10.summaries.Summaries` writing to
+    ``config.eval_dir`` (``None`` without ``config.summaries``), closed at the end.
+    Loop mode runs until ``config.max_evaluations`` evaluations or one of a checkpoint
+    at or past ``config.stop_at_step`` (forever when both are ``None``: stop it with
+    Ctrl-C). A look that finds no checkpoint says so and waits (``run_once``: returns
+    none).
     """
+    summaries = None
+    if config.summaries:
+        from conveyor.apps.cifar10.summaries import Summaries
+
+        summaries = Summaries(config.eval_dir)
     results: list[Any] = []
     seen: Path | None = None
-    while True:
-        newest = checkpoint.latest(checkpoint_dir)
-        if newest is None:
-            say(f"no checkpoint found in {checkpoint_dir}")
-        elif newest != seen:
-            results.append(evaluate(newest))
-            seen = newest
-        if run_once:
-            break
-        if max_evaluations is not None and len(results) >= max_evaluations:
-            break
-        if (
-            stop_at_step is not None
-            and results
-            and int(results[-1].global_step or 0) >= stop_at_step
-        ):
-            break
-        sleep(interval_secs)
+    try:
+        while True:
+            newest = checkpoint.latest(config.checkpoint_dir)
+            if newest is None:
+                say(f"no checkpoint found in {config.checkpoint_dir}")
+            elif newest != seen:
+                results.append(evaluate(newest, summaries))
+                seen = newest
+            if config.run_once:
+                break
+            if config.max_evaluations is not None and len(results) >= config.max_evaluations:
+                break
+            if (
+                config.stop_at_step is not None
+                and results
+                and int(results[-1].global_step or 0) >= config.stop_at_step
+            ):
+                break
+            sleep(config.eval_interval_secs)
+    finally:
+        if summaries is not None:
+            summaries.close()
     return results

@@ -256,13 +256,8 @@ def eval_loop(
     or each time a newer one appears; prints COCO's table and ``step N: AP = …`` for
     each, and writes ``AP``, ``AP50``, ``AP75`` to ``eval_dir``."""
     say = log or (lambda line: print(line, flush=True))
-    summaries = None
-    if config.summaries:
-        from conveyor.apps.cifar10.summaries import Summaries
 
-        summaries = Summaries(config.eval_dir)
-
-    def evaluate(newest: Path) -> EvalResult:
+    def evaluate(newest: Path, summaries: Any) -> EvalResult:
         found = evaluate_checkpoint(
             newest,
             config.data_dir,
@@ -282,18 +277,4 @@ def eval_loop(
             summaries.flush()
         return found
 
-    try:
-        results: list[EvalResult] = watch_checkpoints(
-            config.checkpoint_dir,
-            evaluate,
-            run_once=config.run_once,
-            interval_secs=config.eval_interval_secs,
-            max_evaluations=config.max_evaluations,
-            stop_at_step=config.stop_at_step,
-            say=say,
-            sleep=sleep,
-        )
-    finally:
-        if summaries is not None:
-            summaries.close()
-    return results
+    return watch_checkpoints(config, evaluate, say, sleep)
