@@ -36,11 +36,12 @@ __all__ = [
 ]
 
 
-def call(fn: Callable[..., Any], element: Any) -> Any:
-    """Call ``fn`` on an element as tf.data does: a tuple's parts become arguments."""
+def call(fn: Callable[..., Any], element: Any, *extra: Any) -> Any:
+    """Call ``fn`` on an element as tf.data does: a tuple's parts become arguments,
+    ``extra`` ones (``map(rng=True)``'s generator) follow them."""
     if type(element) is tuple:
-        return fn(*element)
-    return fn(element)
+        return fn(*element, *extra)
+    return fn(element, *extra)
 
 
 def as_leaf_array(x: Any, rows: int | None = None) -> np.ndarray:

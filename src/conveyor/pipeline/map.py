@@ -33,7 +33,7 @@ import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
 from conveyor.pipeline import _structure as st
-from conveyor.pipeline.stage import Output, Stage, StageContext, Unit, check_int, seed_words
+from conveyor.pipeline.stage import Output, Stage, StageContext, Unit, check_int
 
 __all__ = ["MapStage", "FilterStage", "FlatMapStage"]
 
@@ -53,14 +53,6 @@ def _key_note(row: Any) -> str | None:
     if type(row) is tuple and row and isinstance(row[0], bytes):
         return f"(element with key {row[0]!r})"
     return None
-
-
-def _call(fn: Callable[..., Any], element: Any, rng: np.random.Generator | None) -> Any:
-    if rng is None:
-        return st.call(fn, element)
-    if type(element) is tuple:
-        return fn(*element, rng)
-    return fn(element, rng)
 
 
 def apply_map(
@@ -93,7 +85,7 @@ def apply_map(
     if level != 0 or batched:
         n = st.chunk_len(data) if level == 0 else 1
         try:
-            out = _call(fn, data, rng)
+            out = st.call(fn, data) if rng is None else st.call(fn, data, rng)
             if level == 0:
                 out = st.normalize_chunk(out)
         except Exception as e:
@@ -109,7 +101,7 @@ def apply_map(
         results = []
         for row in rows:
             try:
-                results.append(_call(fn, row, rng))
+                results.append(st.call(fn, row) if rng is None else st.call(fn, row, rng))
             except Exception as e:
                 if skip_errors:
                     skipped += 1
@@ -192,7 +184,6 @@ class MapStage(Stage):
 
     def start(self, ctx: StageContext, state: Any) -> None:
         self._ctx = ctx
-        self._seed_words: Any = None
         self._level = ctx.levels[0]
         self._pool = None
         if self.workers == "process":
@@ -206,10 +197,7 @@ class MapStage(Stage):
         if not self.rng:
             return None
         # what seed_sequence(None, unit.seq) holds, without building it twice
-        words = self._seed_words
-        if words is None:
-            words = self._seed_words = seed_words(self._ctx.seed)
-        return (words, (self._ctx.index, unit.seq))
+        return (self._ctx.seed_words(), (self._ctx.index, unit.seq))
 
     def process(self, unit: Unit, out: Output) -> None:
         how = (self._level, self._seed(unit), self._pool is not None)

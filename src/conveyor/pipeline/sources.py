@@ -253,10 +253,9 @@ class _EpochSource(Stage):
             batch = self.batch_rows(self._joined(parts))
             if rng:
                 seq = self._ctx.seed_sequence(None, state["epoch"], state["pos"])
-                generator = np.random.Generator(np.random.PCG64(seq))
-                result = fn(*batch, generator) if type(batch) is tuple else fn(batch, generator)
+                result = st.call(fn, batch, np.random.Generator(np.random.PCG64(seq)))
             else:
-                result = fn(*batch) if type(batch) is tuple else fn(batch)
+                result = st.call(fn, batch)
             out.emit(result, state, [])
         if failure is not None:
             raise failure

@@ -234,10 +234,14 @@ class StageContext:
         numbers."""
         if explicit is not None:
             return np.random.SeedSequence(explicit, spawn_key=key)
-        words = self._seed_words
-        if words is None:
-            words = self._seed_words = seed_words(self.seed)
-        return np.random.SeedSequence(words, spawn_key=(self.index, *key))
+        return np.random.SeedSequence(self.seed_words(), spawn_key=(self.index, *key))
+
+    def seed_words(self) -> Any:
+        """The run's seed as :func:`seed_words` makes it (computed once): what this
+        stage's seed sequences are built from."""
+        if self._seed_words is None:
+            self._seed_words = seed_words(self.seed)
+        return self._seed_words
 
     def get(self, i: int = 0) -> Unit:
         """The next unit of input ``i`` (for :meth:`Stage.produce`).
