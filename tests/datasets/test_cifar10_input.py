@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conveyor.core.seeds import GeneratorSeed
 from conveyor.datasets import _cifar_input, cifar10, embedded, synthetic
 from conveyor.errors import InvalidArgumentError, NotFoundError
 from conveyor.image import recipes
@@ -70,7 +71,9 @@ class _Calls:
 
     def wrap(self, original):
         def probe(augment, rows, rng):
-            state = copy.deepcopy(rng.bit_generator.state)
+            # the pipeline passes the batch's seed; a generator made from it starts there
+            generator = rng.generator() if isinstance(rng, GeneratorSeed) else rng
+            state = copy.deepcopy(generator.bit_generator.state)
             images, labels = original(augment, rows, rng)
             with self.lock:
                 self.log.append((np.array(rows), state, images))

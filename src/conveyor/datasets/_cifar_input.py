@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
+from conveyor.core.seeds import GeneratorSeed
 from conveyor.datasets import cifar10
 from conveyor.image import recipes
 from conveyor.image.buffers import BufferPool
@@ -47,9 +48,10 @@ class _Augment:
         self.__name__ = f"augment[{recipe!r}]"
 
     def __call__(
-        self, index: np.ndarray, rng: np.random.Generator
+        self, index: np.ndarray, rng: np.random.Generator | GeneratorSeed
     ) -> tuple[np.ndarray, np.ndarray]:
-        # ``index`` comes from the pipeline's own permutation: in range, int64.
+        # ``index`` comes from the pipeline's own permutation: in range, int64. ``rng``
+        # is the batch's seed: the kernel draws its numbers without a Generator.
         shape = self.recipe.output_shape(len(index), self.sources.image_shape)
         out = np.empty(shape, np.float32) if self.pool is None else self.pool.get(shape)
         images = self.recipe._batch(self.sources, index, rng, out)
@@ -185,7 +187,9 @@ def _batches(
                 shard,
             )
             .batch(batch_size, drop_remainder=drop_remainder)
-            ._map_batches_in_source(_Augment(recipe, records, copy), rng=True, threads=threads)
+            ._map_batches_in_source(
+                _Augment(recipe, records, copy), rng="seed", threads=threads
+            )
         )
     else:
         raise InvalidArgumentError(

@@ -31,7 +31,16 @@ try:
 except ImportError:  # pragma: no cover - exercised where numba is absent
     numba = None  # type: ignore[assignment]
 
-__all__ = ["AVAILABLE", "resize_bilinear", "standard_train", "tutorial_eval", "tutorial_train"]
+__all__ = [
+    "AVAILABLE",
+    "draws",
+    "resize_bilinear",
+    "standard_train",
+    "standard_train_seeded",
+    "tutorial_eval",
+    "tutorial_train",
+    "tutorial_train_seeded",
+]
 
 AVAILABLE = numba is not None
 
@@ -40,6 +49,186 @@ def _jit(fn: Any) -> Any:
     if numba is None:
         return fn
     return numba.njit(nogil=True, cache=True)(fn)
+
+
+# -- NumPy's generator, compiled ----------------------------------------------------
+# A batch's draws come from ``Generator(PCG64(SeedSequence(entropy, spawn_key=key)))``
+# (conveyor.core.seeds.GeneratorSeed). Making that generator costs ~8 µs of Python and
+# its draws ~2 µs each; the seeded kernels below seed PCG64 the way SeedSequence does and
+# draw the way Generator.integers / random / uniform do, bit for bit, inside the kernel.
+# A generator's state here is uint64[6]: the 128-bit LCG state (high, low), its
+# increment (high, low), and PCG64's buffered half of a 64-bit output (flag, value).
+
+_U1 = np.uint64(1)
+_M32 = np.uint64(0xFFFFFFFF)
+_S16 = np.uint64(16)
+_S32 = np.uint64(32)
+# SeedSequence's hash constants (numpy/random/bit_generator.pyx)
+_INIT_A = np.uint64(0x43B0D7E5)
+_MULT_A = np.uint64(0x931E8875)
+_INIT_B = np.uint64(0x8B51F9DD)
+_MULT_B = np.uint64(0x58F38DED)
+_MIX_L = np.uint64(0xCA01F9DD)
+_MIX_R = np.uint64(0x4973F715)
+# PCG64's 128-bit multiplier
+_PCG_HI = np.uint64(0x2360ED051FC65DA4)
+_PCG_LO = np.uint64(0x4385DF649FCCF645)
+
+
+@_jit
+def _hashmix(value: Any, h: Any) -> tuple[Any, Any]:
+    value = (value ^ h) & _M32
+    h = (h * _MULT_A) & _M32
+    value = (value * h) & _M32
+    return value ^ (value >> _S16), h
+
+
+@_jit
+def _mix(x: Any, y: Any) -> Any:
+    r = (_MIX_L * x - _MIX_R * y) & _M32
+    return r ^ (r >> _S16)
+
+
+@_jit
+def _mulhi(a: Any, b: Any) -> Any:
+    """The high 64 bits of the 128-bit product of two uint64s."""
+    a0, a1, b0, b1 = a & _M32, a >> _S32, b & _M32, b >> _S32
+    p00, p01, p10 = a0 * b0, a0 * b1, a1 * b0
+    mid = (p00 >> _S32) + (p01 & _M32) + (p10 & _M32)
+    return a1 * b1 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32)
+
+
+@_jit
+def _pcg_step(state: Any) -> None:
+    """state = state * multiplier + increment, modulo 2**128."""
+    sh, sl = state[0], state[1]
+    hi = _mulhi(sl, _PCG_LO) + sl * _PCG_HI + sh * _PCG_LO
+    lo = sl * _PCG_LO
+    low = lo + state[3]
+    state[0] = hi + state[2] + (_U1 if low < lo else np.uint64(0))
+    state[1] = low
+
+
+@_jit
+def _next64(state: Any) -> Any:
+    """PCG64's next output: step, then XSL-RR of the new state."""
+    _pcg_step(state)
+    hi = state[0]
+    x = hi ^ state[1]
+    rot = hi >> np.uint64(58)
+    return (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+
+
+@_jit
+def _next32(state: Any) -> Any:
+    """PCG64's next 32 bits: the buffered high half of the last 64, else a new 64's low
+    half."""
+    if state[4]:
+        state[4] = np.uint64(0)
+        return state[5]
+    value = _next64(state)
+    state[4] = _U1
+    state[5] = value >> _S32
+    return value & _M32
+
+
+@_jit
+def _seeded(entropy: Any, key: Any) -> Any:
+    """The state of ``PCG64(SeedSequence(entropy, spawn_key=key))``: ``entropy`` its uint32
+    words, ``key`` a tuple of one or more non-negative int64s."""
+    n_key = 0
+    for part in key:
+        u = np.uint64(part)
+        n_key += 1
+        while u >> _S32:
+            u >>= _S32
+            n_key += 1
+    # SeedSequence pads the entropy to its pool size when a spawn key follows
+    n_run = max(len(entropy), 4)
+    words = np.zeros(n_run + n_key, np.uint64)
+    for i in range(len(entropy)):
+        words[i] = entropy[i]
+    i = n_run
+    for part in key:
+        u = np.uint64(part)
+        words[i] = u & _M32
+        i += 1
+        while u >> _S32:
+            u >>= _S32
+            words[i] = u & _M32
+            i += 1
+    pool = np.empty(4, np.uint64)
+    h = _INIT_A
+    for i in range(4):
+        pool[i], h = _hashmix(words[i], h)
+    for src in range(4):
+        for dst in range(4):
+            if src != dst:
+                m, h = _hashmix(pool[src], h)
+                pool[dst] = _mix(pool[dst], m)
+    for src in range(4, len(words)):
+        for dst in range(4):
+            m, h = _hashmix(words[src], h)
+            pool[dst] = _mix(pool[dst], m)
+    # generate_state(4, uint64): eight uint32s, paired little-endian
+    val = np.zeros(4, np.uint64)
+    h = _INIT_B
+    for i in range(8):
+        v = (pool[i % 4] ^ h) & _M32
+        h = (h * _MULT_B) & _M32
+        v = (v * h) & _M32
+        v ^= v >> _S16
+        val[i // 2] |= v << (_S32 * np.uint64(i % 2))
+    # PCG64's seeding: state 0, increment 2 * val[2:4] + 1, step, add val[0:2], step
+    state = np.zeros(6, np.uint64)
+    state[2] = (val[2] << _U1) | (val[3] >> np.uint64(63))
+    state[3] = (val[3] << _U1) | _U1
+    _pcg_step(state)
+    low = state[1] + val[1]
+    state[0] = state[0] + val[0] + (_U1 if low < state[1] else np.uint64(0))
+    state[1] = low
+    _pcg_step(state)
+    return state
+
+
+@_jit
+def _integers(state: Any, low: int, high: int, n: int) -> Any:
+    """``Generator.integers(low, high, size=n)`` (int64) for ``high - low <= 2**32 - 1``:
+    Lemire's bounded draw from 32-bit outputs, as NumPy's."""
+    out = np.empty(n, np.int64)
+    span = np.uint64(high - low - 1)
+    if span == 0:
+        out[:] = low
+        return out
+    excl = span + _U1
+    for i in range(n):
+        m = _next32(state) * excl
+        if m & _M32 < excl:
+            threshold = (_M32 - span) % excl
+            while m & _M32 < threshold:
+                m = _next32(state) * excl
+        out[i] = low + np.int64(m >> _S32)
+    return out
+
+
+@_jit
+def _uniform(state: Any, low: float, high: float, n: int) -> Any:
+    """``Generator.uniform(low, high, size=n)``; ``random(n)`` is ``(0.0, 1.0)``."""
+    out = np.empty(n, np.float64)
+    span = high - low
+    for i in range(n):
+        out[i] = low + span * (np.float64(_next64(state) >> np.uint64(11)) * (1.0 / 2.0**53))
+    return out
+
+
+def draws(entropy: Any, key: Any, calls: Any) -> list[np.ndarray]:
+    """The compiled draws, for tests: ``calls`` as ``("integers", low, high, n)`` or
+    ``("uniform", low, high, n)`` in turn, from the generator of ``entropy`` and ``key``."""
+    state = _seeded(entropy, tuple(key))
+    return [
+        (_integers if kind == "integers" else _uniform)(state, low, high, n)
+        for kind, low, high, n in calls
+    ]
 
 
 @_jit
@@ -208,6 +397,37 @@ def tutorial_train(
 
 
 @_jit
+def tutorial_train_seeded(
+    bufs: Any,
+    strides: Any,
+    starts: Any,
+    index: Any,
+    entropy: Any,
+    key: Any,
+    span_y: int,
+    span_x: int,
+    max_delta: float,
+    lower: float,
+    upper: float,
+    out: Any,
+    flat: Any,
+) -> int:
+    """:func:`tutorial_train` with its draws made here, from the generator of ``entropy``
+    and ``key``, in the recipe's order: the crop's rows and columns
+    (``integers(0, span)``), the flips (``random() < 0.5``), the brightness deltas
+    (drawn, cancelled by the standardization) and the contrast factors."""
+    n = len(index)
+    state = _seeded(entropy, key)
+    oy = _integers(state, 0, span_y, n)
+    ox = _integers(state, 0, span_x, n)
+    flip = _uniform(state, 0.0, 1.0, n) < 0.5
+    for _ in range(n):
+        _next64(state)
+    factor = _uniform(state, lower, upper, n)
+    return tutorial_train(bufs, strides, starts, index, oy, ox, flip, factor, out, flat)
+
+
+@_jit
 def tutorial_eval(
     bufs: Any, strides: Any, starts: Any, index: Any, oy: int, ox: int, out: Any, flat: Any
 ) -> int:
@@ -319,6 +539,43 @@ def standard_train(
             x1 = max(min(cx[j] - cut // 2 + cut, cw), x0c)
             out[j, :, y0:y1, x0c:x1] = fill
     return sink
+
+
+@_jit
+def standard_train_seeded(
+    bufs: Any,
+    strides: Any,
+    starts: Any,
+    index: Any,
+    entropy: Any,
+    key: Any,
+    height: int,
+    width: int,
+    padding: int,
+    span_y: int,
+    span_x: int,
+    scale: Any,
+    shift: Any,
+    cut: int,
+    out: Any,
+) -> int:
+    """:func:`standard_train` with its draws made here, as :func:`tutorial_train_seeded`:
+    the crop's rows and columns, the flips, then (with cutout) the squares' centres."""
+    n = len(index)
+    _, _, ch, cw = out.shape
+    state = _seeded(entropy, key)
+    oy = _integers(state, 0, span_y, n)
+    ox = _integers(state, 0, span_x, n)
+    flip = _uniform(state, 0.0, 1.0, n) < 0.5
+    if cut > 0:
+        cy = _integers(state, 0, ch, n)
+        cx = _integers(state, 0, cw, n)
+    else:
+        cy = cx = oy
+    return standard_train(
+        bufs, strides, starts, index, height, width, padding, oy, ox, flip, scale, shift,
+        cut, cy, cx, 0.0, out,
+    )
 
 
 @_jit

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from conveyor.core.errors import InvalidArgumentError
+from conveyor.core.seeds import GeneratorSeed
 from conveyor.pipeline import _structure as st
 from conveyor.pipeline.stage import Output, Stage, StageContext, Unit, check_int
 
@@ -64,20 +65,14 @@ def apply_map(
 ) -> tuple[Any, int, int]:
     """``fn`` applied to one unit, in this process or a worker's.
 
-    ``how`` is ``(level, rng seed or None, remote)``. Returns ``((output, error,
+    ``how`` is ``(level, the generator's GeneratorSeed or None, remote)``. Returns ``((output, error,
     skipped), elements in, elements out)``: ``output`` holds every row done before a
     failure (``None`` when there is none), ``error`` the failure (pickled with its
     traceback's text when ``remote``), ``skipped`` the elements dropped by
     ``skip_errors``.
     """
     level, seed, remote = how
-    rng = (
-        None
-        if seed is None
-        else np.random.Generator(
-            np.random.PCG64(np.random.SeedSequence(seed[0], spawn_key=tuple(seed[1])))
-        )
-    )
+    rng = None if seed is None else seed.generator()
     error: BaseException | None = None
     skipped = 0
     out: Any = None
@@ -193,11 +188,11 @@ class MapStage(Stage):
             self._pool = ProcessPool(function, self.processes, self.name)
             self._pool.attach(ctx)
 
-    def _seed(self, unit: Unit) -> Any:
+    def _seed(self, unit: Unit) -> GeneratorSeed | None:
         if not self.rng:
             return None
-        # what seed_sequence(None, unit.seq) holds, without building it twice
-        return (self._ctx.seed_words(), (self._ctx.index, unit.seq))
+        # what seed_sequence(None, unit.seq) is, without building it twice
+        return GeneratorSeed.of_words(self._ctx.seed_words(), (self._ctx.index, unit.seq))
 
     def process(self, unit: Unit, out: Output) -> None:
         how = (self._level, self._seed(unit), self._pool is not None)

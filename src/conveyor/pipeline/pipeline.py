@@ -242,11 +242,17 @@ class Pipeline:
             return Pipeline(fused, (), self._capacity, self._options)
         return self._then(stage)
 
-    def _map_batches_in_source(self, fn: Callable[..., Any], rng: bool, threads: int) -> Pipeline:
+    def _map_batches_in_source(
+        self, fn: Callable[..., Any], rng: bool | str, threads: int
+    ) -> Pipeline:
         """``map(fn, rng=rng, threads=threads)`` over the batches of a batching
         random-access source, run by the source itself on ``threads`` threads (see
         ``_EpochSource.with_map``): one thread hand-off fewer per batch. Any other
-        pipeline gets the plain ``map``. For conveyor's own dataset inputs."""
+        pipeline gets the plain ``map``. For conveyor's own dataset inputs.
+
+        With ``rng="seed"`` the source passes ``fn`` a
+        :class:`~conveyor.core.seeds.GeneratorSeed`, and the plain ``map`` a
+        ``numpy.random.Generator``: ``fn`` must take either."""
         source = self._stage
         if (
             not self._parents
@@ -255,7 +261,7 @@ class Pipeline:
             and source.mapping is None
         ):
             return Pipeline(source.with_map(fn, rng, threads), (), self._capacity, self._options)
-        return self.map(fn, rng=rng, threads=threads)
+        return self.map(fn, rng=bool(rng), threads=threads)
 
     def unbatch(self) -> Pipeline:
         """Split batches back into elements."""
