@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from conveyor.core.seeds import GeneratorSeed
 from conveyor.errors import InvalidArgumentError
 from conveyor.image import _kernels, recipes
 
@@ -91,6 +92,97 @@ def test_kernel_equals_reference_and_draws_the_same_numbers(make, channels_first
     assert batch.flags.c_contiguous
     assert np.abs(batch - expected).max() <= TOLERANCE
     assert rng.random() == ref_rng.random()  # the draw contract
+
+
+# -- a seed instead of a generator: the kernel makes the generator's draws itself -------
+
+
+def _numpy_generator(entropy, key):
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=key)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entropy=st.integers(0, 2**160),
+    key=st.lists(st.integers(0, 2**63 - 1), min_size=1, max_size=6),
+    calls=st.lists(
+        st.one_of(
+            st.tuples(st.just("integers"), st.integers(-(2**40), 2**40), st.integers(1, 2**32)),
+            st.tuples(
+                st.just("uniform"),
+                st.floats(-1e6, 1e6, allow_nan=False),
+                st.floats(0, 1e6, allow_nan=False),
+            ),
+        ).flatmap(lambda c: st.tuples(st.just(c), st.integers(0, 70))),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_compiled_draws_are_numpys_generator_bit_for_bit(entropy, key, calls):
+    """SeedSequence's mixing, PCG64's seeding, its 32-bit buffer shared between calls,
+    Lemire's rejection and the doubles' 53 bits: every call equals NumPy's exactly."""
+    plan = []
+    for (kind, low, width), n in calls:
+        # integers(low, low + width): spans of 1 (no draw) to 2**32 (the widest 32-bit one)
+        plan.append((kind, low, low + width, n))
+    got = _kernels.draws(GeneratorSeed(entropy).entropy, tuple(key), plan)
+    rng = _numpy_generator(entropy, tuple(key))
+    for (kind, low, high, n), values in zip(plan, got):
+        expected = (
+            rng.integers(low, high, size=n) if kind == "integers" else rng.uniform(low, high, n)
+        )
+        assert values.dtype == expected.dtype
+        assert values.tolist() == expected.tolist(), (kind, low, high, n)
+
+
+@pytest.mark.parametrize("high", [1, 2, 2**31 + 1, 2**32 - 1, 2**32], ids=str)
+def test_compiled_draws_at_the_edges_of_the_32_bit_path_are_numpys(high):
+    # 1: no draw at all; 2**31 + 1 rejects almost half of the 32-bit outputs; 2**32
+    # takes them as they are
+    plan = [("integers", 0, high, 400), ("uniform", 0.0, 1.0, 3), ("integers", 5, 5 + high, 9)]
+    got = _kernels.draws(GeneratorSeed(3).entropy, (1,), plan)
+    rng = _numpy_generator(3, (1,))
+    assert got[0].tolist() == rng.integers(0, high, 400).tolist()
+    assert got[1].tolist() == rng.random(3).tolist()
+    assert got[2].tolist() == rng.integers(5, 5 + high, 9).tolist()
+
+
+SEED_KEYS = {"one part": (0,), "a pipeline's": (3, 1, 128), "wide parts": (2, 2**40, 2**63 - 1)}
+
+
+@pytest.mark.parametrize("key", SEED_KEYS.values(), ids=SEED_KEYS.keys())
+@pytest.mark.parametrize("channels_first", [False, True], ids=["nhwc", "nchw"])
+@pytest.mark.parametrize("make", RECIPES.values(), ids=RECIPES.keys())
+def test_a_seed_gives_exactly_the_batch_of_the_generator_it_makes(make, channels_first, key):
+    recipe = make(channels_first)
+    images = SOURCES["several with an empty one"]()
+    index = np.random.default_rng(5).integers(0, 20, 64)
+    seed = GeneratorSeed(2**64 + 3, key)
+    batch = recipe(images, seed, index=index)
+    np.testing.assert_array_equal(batch, recipe(images, seed.generator(), index=index))
+    reference = recipe.reference(images, seed, index=index)
+    assert np.abs(batch - reference).max() <= TOLERANCE
+    out = np.full_like(batch, np.nan)
+    assert recipe(images, seed, index=index, out=out) is out
+    np.testing.assert_array_equal(out, batch)
+
+
+@pytest.mark.parametrize("key", [(), (2**63, 1)], ids=["no key", "beyond int64"])
+def test_a_seed_compiled_code_cannot_take_draws_through_its_generator(key):
+    recipe = recipes.tutorial_train()
+    images = _planar(10, 3)
+    seed = GeneratorSeed(7, key)
+    assert not seed.compiled
+    np.testing.assert_array_equal(recipe(images, seed), recipe(images, seed.generator()))
+
+
+@pytest.mark.parametrize("make", RECIPES.values(), ids=RECIPES.keys())
+def test_without_the_kernels_a_seed_gives_the_reference_of_its_generator(make, monkeypatch):
+    monkeypatch.setattr(_kernels, "AVAILABLE", False)
+    recipe = make(False)
+    images = _planar(20, 4)
+    seed = GeneratorSeed(11, (2, 9))
+    np.testing.assert_array_equal(recipe(images, seed), recipe.reference(images, seed.generator()))
 
 
 @pytest.mark.parametrize("make", RECIPES.values(), ids=RECIPES.keys())
@@ -354,7 +446,7 @@ def test_recipe_time_errors_name_the_problem(call):
         run(recipes.standard_train(padding=1, size=35), _hwc(2, 0))
     with pytest.raises(InvalidArgumentError, match="channels"):
         run(recipes.standard_train(), _hwc(2, 0, (32, 32, 1)))
-    with pytest.raises(InvalidArgumentError, match="rng"):
+    with pytest.raises(InvalidArgumentError, match=r"rng must be a numpy\.random\.Generator or a"):
         run(recipes.tutorial_train(), _hwc(2, 0), rng=np.random.RandomState(0))
     with pytest.raises(InvalidArgumentError, match="images"):
         run(recipes.tutorial_train(), _hwc(2, 0).astype(np.float32))

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import conveyor.pipeline as cp
-from conveyor.errors import DataLossError
+from conveyor.core.seeds import GeneratorSeed
+from conveyor.errors import DataLossError, InvalidArgumentError
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -153,6 +154,43 @@ def test_a_mapped_source_draws_the_same_numbers_whatever_its_threads():
     assert sorted(v // 1000 for b in runs[0] for v in b) == sorted(list(range(30)) * 2)
     other = source._map_batches_in_source(_noisy, rng=True, threads=2)
     assert _lists(other.with_options(deterministic=True, seed=10)) != runs[0]
+
+
+def test_a_mapped_source_with_rng_seed_passes_the_seed_of_the_generator_it_would_pass():
+    seen: dict[str, list] = {"seed": [], "generator": []}
+
+    def probe(kind):
+        def fn(batch, rng):
+            seen[kind].append(rng)
+            return batch
+
+        return fn
+
+    source = cp.from_arrays(np.arange(12), shuffle=True, seed=2, epochs=2).batch(5)
+    for kind, rng in (("seed", "seed"), ("generator", True)):
+        pipe = source._map_batches_in_source(probe(kind), rng=rng, threads=1)
+        _lists(pipe.with_options(deterministic=True, seed=6))
+    seeds, generators = seen["seed"], seen["generator"]
+    assert all(isinstance(s, GeneratorSeed) and s.compiled for s in seeds)
+    # the stage's index, then each batch's epoch and end position in the stream
+    assert [s.spawn_key for s in seeds] == [(0, 0, 5), (0, 0, 10), (0, 1, 3), (0, 1, 8), (0, 2, 0)]
+    assert [s.generator().bit_generator.state for s in seeds] == [
+        g.bit_generator.state for g in generators
+    ]
+    assert seeds == [GeneratorSeed(6, s.spawn_key) for s in seeds]  # the run's seed, 6
+
+
+def test_a_mapped_source_refuses_another_rng():
+    source = cp.from_arrays(np.arange(12)).batch(5)._stage
+    with pytest.raises(InvalidArgumentError, match='rng must be True, False or "seed"'):
+        source.with_map(_square, rng="yes", threads=1)
+
+
+def test_a_map_in_the_source_that_cannot_fuse_gives_rng_seed_a_generator():
+    pipe = _unfused(cp.from_arrays(np.arange(6))).batch(4)
+    mapped = pipe._map_batches_in_source(_noisy, rng="seed", threads=1)
+    assert mapped._stage.name == "map(_noisy)"
+    assert [v // 1000 for b in _lists(mapped) for v in b] == list(range(6))
 
 
 @pytest.mark.parametrize("at", [0, 1, 6, 14, 15])

@@ -50,7 +50,7 @@ def seed_words(seed: Any) -> Any:
 
 
 def _is_count(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and bool(value >= 0)
 
 
 class GeneratorSeed:
@@ -76,7 +76,7 @@ class GeneratorSeed:
     True
     """
 
-    __slots__ = ("entropy", "spawn_key", "compiled")
+    __slots__ = ("compiled", "entropy", "spawn_key")
 
     def __init__(self, entropy: Any, spawn_key: tuple[int, ...] = ()) -> None:
         if _is_count(entropy):

@@ -187,9 +187,7 @@ def _batches(
                 shard,
             )
             .batch(batch_size, drop_remainder=drop_remainder)
-            ._map_batches_in_source(
-                _Augment(recipe, records, copy), rng="seed", threads=threads
-            )
+            ._map_batches_in_source(_Augment(recipe, records, copy), rng="seed", threads=threads)
         )
     else:
         raise InvalidArgumentError(

@@ -193,7 +193,7 @@ def _seeded(entropy: Any, key: Any) -> Any:
 
 @_jit
 def _integers(state: Any, low: int, high: int, n: int) -> Any:
-    """``Generator.integers(low, high, size=n)`` (int64) for ``high - low <= 2**32 - 1``:
+    """``Generator.integers(low, high, size=n)`` (int64) for ``high - low <= 2**32``:
     Lemire's bounded draw from 32-bit outputs, as NumPy's."""
     out = np.empty(n, np.int64)
     span = np.uint64(high - low - 1)
@@ -573,8 +573,23 @@ def standard_train_seeded(
     else:
         cy = cx = oy
     return standard_train(
-        bufs, strides, starts, index, height, width, padding, oy, ox, flip, scale, shift,
-        cut, cy, cx, 0.0, out,
+        bufs,
+        strides,
+        starts,
+        index,
+        height,
+        width,
+        padding,
+        oy,
+        ox,
+        flip,
+        scale,
+        shift,
+        cut,
+        cy,
+        cx,
+        0.0,
+        out,
     )
 
 
