@@ -111,6 +111,8 @@ class Sources:
                 )
             views.append(a)
         self.arrays: tuple[np.ndarray, ...] = tuple(views)
+        h, w, c = views[0].shape[1:]
+        self._image_shape = (int(h), int(w), int(c))
         self.starts = np.concatenate([[0], np.cumsum([len(a) for a in views])]).astype(np.int64)
         planar = [_planar(a) for a in views if len(a)]
         if not planar:  # no images at all: nothing will be gathered
@@ -128,8 +130,8 @@ class Sources:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        h, w, c = self.arrays[0].shape[1:]
-        return int(h), int(w), int(c)
+        """``(H, W, C)`` of every image."""
+        return self._image_shape
 
     def gather(self, index: np.ndarray) -> np.ndarray:
         """The images at ``index``, as one new ``(n, H, W, C)`` uint8 array."""
@@ -444,6 +446,7 @@ class _StandardTrain(Recipe):
             )
         if not np.all(self.std > 0):
             raise InvalidArgumentError(f"std must be positive, got {std!r}")
+        self._scale, self._offset = 1.0 / self.std, -self.mean / self.std  # x * scale + offset
         self.cutout = _nonnegative("cutout", cutout)
         self.channels_first = _flag("channels_first", channels_first)
 
@@ -503,8 +506,8 @@ class _StandardTrain(Recipe):
                 self.padding,
                 span_y,
                 span_x,
-                1.0 / self.std,
-                -self.mean / self.std,
+                self._scale,
+                self._offset,
                 self.cutout,
                 out,
             )
@@ -529,8 +532,8 @@ class _StandardTrain(Recipe):
             oy,
             ox,
             flip,
-            1.0 / self.std,
-            -self.mean / self.std,
+            self._scale,
+            self._offset,
             self.cutout,
             cy,
             cx,

@@ -76,6 +76,8 @@ def normalize_chunk(chunk: Any) -> Any:
 
 def select(chunk: Any, index: Any) -> Any:
     """Rows ``index`` (a slice, an index array or a boolean mask) of every leaf."""
+    if type(chunk) is np.ndarray:  # one leaf, the common case on a batch's path
+        return chunk[index]
     leaves, treedef = flatten(chunk)
     return unflatten(treedef, [leaf[index] for leaf in leaves])
 
