@@ -1,4 +1,5 @@
-"""The concurrency core: errors, queues, the Coordinator and the QueueRunner.
+"""The concurrency core: errors, queues, the Coordinator and the QueueRunner — and
+``conveyor.core.seeds``, the seeds every random draw in a pipeline comes from.
 
 Nothing here imports anything but the standard library and NumPy.
 """
