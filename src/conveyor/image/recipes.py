@@ -124,6 +124,9 @@ class Sources:
             self.kernel_starts = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)
         else:
             self.kernel_starts = self.starts
+        #: what every kernel is given first: the planar buffers, their strides, the rows
+        #: each starts at
+        self.planes = (self.buffers, self.strides, self.kernel_starts)
 
     def __len__(self) -> int:
         return int(self.starts[-1])
@@ -357,9 +360,7 @@ class _TutorialTrain(Recipe):
         span_y, span_x = height - self.size[0] + 1, width - self.size[1] + 1
         if _seeded(rng):
             _kernels.tutorial_train_seeded(
-                sources.buffers,
-                sources.strides,
-                sources.kernel_starts,
+                *sources.planes,
                 index,
                 rng.entropy,  # type: ignore[union-attr]
                 rng.spawn_key,  # type: ignore[union-attr]
@@ -379,9 +380,7 @@ class _TutorialTrain(Recipe):
         rng.uniform(-self.max_delta, self.max_delta, size=n)  # brightness: cancels, still drawn
         factor = rng.uniform(self.lower, self.upper, size=n)
         _kernels.tutorial_train(
-            sources.buffers,
-            sources.strides,
-            sources.kernel_starts,
+            *sources.planes,
             index,
             oy,
             ox,
@@ -416,9 +415,7 @@ class _TutorialEval(Recipe):
         # resize_with_crop_or_pad's offsets when it crops
         oy = (height - self.size[0]) // 2
         ox = (width - self.size[1]) // 2
-        _kernels.tutorial_eval(
-            sources.buffers, sources.strides, sources.kernel_starts, index, oy, ox, out, flat
-        )
+        _kernels.tutorial_eval(*sources.planes, index, oy, ox, out, flat)
 
 
 class _StandardTrain(Recipe):
@@ -495,9 +492,7 @@ class _StandardTrain(Recipe):
         span_x = width + 2 * self.padding - w + 1
         if _seeded(rng):
             _kernels.standard_train_seeded(
-                sources.buffers,
-                sources.strides,
-                sources.kernel_starts,
+                *sources.planes,
                 index,
                 rng.entropy,  # type: ignore[union-attr]
                 rng.spawn_key,  # type: ignore[union-attr]
@@ -522,9 +517,7 @@ class _StandardTrain(Recipe):
         else:
             cy = cx = oy
         _kernels.standard_train(
-            sources.buffers,
-            sources.strides,
-            sources.kernel_starts,
+            *sources.planes,
             index,
             height,
             width,
