@@ -466,6 +466,120 @@ def tutorial_eval(
 
 
 @_jit
+def _write_padded_planes(
+    buf: Any,
+    base: int,
+    sy: int,
+    sc: int,
+    y0: int,
+    x0: int,
+    lo: int,
+    hi: int,
+    height: int,
+    scale: Any,
+    shift: Any,
+    flipped: bool,
+    out: Any,
+    j: int,
+) -> None:
+    """Image ``j`` of :func:`standard_train` as channel planes: crop row ``h`` shows
+    source row ``y0 + h`` and crop column ``w`` source column ``x0 + w``; crop columns
+    ``[lo, hi)`` lie inside the image, everything else is the padding's ``shift_c``."""
+    _, nc, ch, cw = out.shape
+    m = hi - lo
+    for c in range(nc):
+        a = np.float32(scale[c])
+        b = np.float32(shift[c])
+        for h in range(ch):
+            o = out[j, c, h]
+            y = y0 + h
+            if y < 0 or y >= height or m == 0:
+                for w in range(cw):
+                    o[w] = b
+                continue
+            start = base + c * sc + y * sy + x0 + lo
+            row = buf[start : start + m]
+            # the padding's columns, mirrored when flipped
+            pad_lo, pad_hi = (cw - hi, cw - lo) if flipped else (lo, hi)
+            for w in range(pad_lo):
+                o[w] = b
+            for w in range(pad_hi, cw):
+                o[w] = b
+            inside = o[pad_lo:pad_hi]
+            if flipped:  # output column w shows crop column cw - 1 - w
+                last = np.uint64(m - 1)  # unsigned: see _write_affine
+                for w in range(m):
+                    inside[w] = a * np.float32(row[last - np.uint64(w)]) + b
+            else:
+                for w in range(m):
+                    inside[w] = a * np.float32(row[w]) + b
+
+
+@_jit
+def _write_padded_rows(
+    buf: Any,
+    base: int,
+    sy: int,
+    sc: int,
+    y0: int,
+    x0: int,
+    lo: int,
+    hi: int,
+    height: int,
+    scale: Any,
+    shift: Any,
+    flipped: bool,
+    flat: Any,
+    j: int,
+    ch: int,
+    cw: int,
+) -> None:
+    """:func:`_write_padded_planes` for three channels into NHWC memory, a row of all
+    three at a time (contiguous stores; see :func:`_write_affine`)."""
+    m = hi - lo
+    a0, a1, a2 = np.float32(scale[0]), np.float32(scale[1]), np.float32(scale[2])
+    b0, b1, b2 = np.float32(shift[0]), np.float32(shift[1]), np.float32(shift[2])
+    three = np.uint64(3)
+    for h in range(ch):
+        first = (j * ch + h) * cw * 3
+        o = flat[first : first + cw * 3]
+        y = y0 + h
+        if y < 0 or y >= height or m == 0:
+            for w in range(cw):
+                o[3 * w] = b0
+                o[3 * w + 1] = b1
+                o[3 * w + 2] = b2
+            continue
+        # the padding's columns: [0, lo) and [hi, cw) of the crop, mirrored when flipped
+        pad_lo, pad_hi = (cw - hi, cw - lo) if flipped else (lo, hi)
+        for w in range(pad_lo):
+            o[3 * w] = b0
+            o[3 * w + 1] = b1
+            o[3 * w + 2] = b2
+        for w in range(pad_hi, cw):
+            o[3 * w] = b0
+            o[3 * w + 1] = b1
+            o[3 * w + 2] = b2
+        start = base + y * sy + x0 + lo
+        r0 = buf[start : start + m]
+        r1 = buf[start + sc : start + sc + m]
+        r2 = buf[start + 2 * sc : start + 2 * sc + m]
+        if flipped:  # crop column lo + w goes to output column cw - 1 - lo - w
+            last = np.uint64(cw - 1 - lo)
+            for w in range(m):
+                q = three * (last - np.uint64(w))
+                o[q] = a0 * np.float32(r0[w]) + b0
+                o[q + np.uint64(1)] = a1 * np.float32(r1[w]) + b1
+                o[q + np.uint64(2)] = a2 * np.float32(r2[w]) + b2
+        else:
+            inside = o[3 * lo : 3 * hi]
+            for w in range(m):
+                inside[3 * w] = a0 * np.float32(r0[w]) + b0
+                inside[3 * w + 1] = a1 * np.float32(r1[w]) + b1
+                inside[3 * w + 2] = a2 * np.float32(r2[w]) + b2
+
+
+@_jit
 def standard_train(
     bufs: Any,
     strides: Any,
@@ -484,9 +598,13 @@ def standard_train(
     cx: Any,
     fill: float,
     out: Any,
+    flat: Any,
 ) -> int:
     """Zero padding, a random crop, a flip, per-channel normalization
-    (``x * scale_c + shift_c``) and cutout (a side of ``cut``; 0 for none)."""
+    (``x * scale_c + shift_c``) and cutout (a side of ``cut``; 0 for none).
+
+    ``out`` and ``flat`` as for :func:`_write_affine`: three-channel NHWC batches go out
+    a row of all channels at a time."""
     n, nc, ch, cw = out.shape
     sink = 0
     for j in range(n):
@@ -505,33 +623,43 @@ def standard_train(
         x0 = ox[j] - padding  # source column of crop column 0
         lo = min(max(0, -x0), cw)  # crop columns [lo, hi) lie inside the image
         hi = max(min(cw, width - x0), lo)
-        m = hi - lo
         flipped = flip[j]
-        for c in range(nc):
-            a = np.float32(scale[c])
-            b = np.float32(shift[c])
-            for h in range(ch):
-                o = out[j, c, h]
-                y = oy[j] + h - padding
-                if y < 0 or y >= height or m == 0:
-                    o[:] = b
-                    continue
-                start = base + c * sc + y * sy + x0 + lo
-                row = buf[start : start + m]
-                if flipped:
-                    # output column w shows crop column cw - 1 - w
-                    o[: cw - hi] = b
-                    o[cw - lo :] = b
-                    inside = o[cw - hi : cw - lo]
-                    last = np.uint64(m - 1)  # unsigned: see _write_affine
-                    for w in range(m):
-                        inside[w] = a * np.float32(row[last - np.uint64(w)]) + b
-                else:
-                    o[:lo] = b
-                    o[hi:] = b
-                    inside = o[lo:hi]
-                    for w in range(m):
-                        inside[w] = a * np.float32(row[w]) + b
+        if flat.size and nc == 3:
+            _write_padded_rows(
+                buf,
+                base,
+                sy,
+                sc,
+                oy[j] - padding,
+                x0,
+                lo,
+                hi,
+                height,
+                scale,
+                shift,
+                flipped,
+                flat,
+                j,
+                ch,
+                cw,
+            )
+        else:
+            _write_padded_planes(
+                buf,
+                base,
+                sy,
+                sc,
+                oy[j] - padding,
+                x0,
+                lo,
+                hi,
+                height,
+                scale,
+                shift,
+                flipped,
+                out,
+                j,
+            )
         if cut > 0:
             y0 = max(cy[j] - cut // 2, 0)
             x0c = max(cx[j] - cut // 2, 0)
@@ -558,6 +686,7 @@ def standard_train_seeded(
     shift: Any,
     cut: int,
     out: Any,
+    flat: Any,
 ) -> int:
     """:func:`standard_train` with its draws made here, as :func:`tutorial_train_seeded`:
     the crop's rows and columns, the flips, then (with cutout) the squares' centres."""
@@ -590,6 +719,7 @@ def standard_train_seeded(
         cx,
         0.0,
         out,
+        flat,
     )
 
 

@@ -505,6 +505,7 @@ class _StandardTrain(Recipe):
                 self._offset,
                 self.cutout,
                 out,
+                flat,
             )
             return
         rng = _generator(rng)
@@ -532,6 +533,7 @@ class _StandardTrain(Recipe):
             cx,
             0.0,
             out,
+            flat,
         )
 
 
