@@ -19,6 +19,7 @@ import torch
 from train_helpers import tiny
 
 import conveyor
+from conveyor.apps import loop
 from conveyor.apps.cifar10 import checkpoint, data, train as train_module
 from conveyor.datasets import embedded
 from conveyor.pipeline import from_arrays
@@ -147,7 +148,12 @@ def test_nproc_trains_with_two_processes_and_rank_0_alone_logs_and_checkpoints(t
     assert run.stdout.count("step 2, loss = ") == 1  # rank 0's line only
     newest = checkpoint.latest(tmp_path / "train")
     assert newest is not None and checkpoint.step_of(newest) == 2
-    assert len(checkpoint.load(newest)["data_ranks"]) == 2
+    state = checkpoint.load(newest)
+    assert len(state["data_ranks"]) == 2
+    # a torch generator per rank, seeded from the run's seed and the rank
+    rngs = [r["torch"] for r in state["rng_ranks"]]
+    expected = [torch.Generator().manual_seed(loop.rank_seed(0, r)).get_state() for r in (0, 1)]
+    assert [torch.equal(a, b) for a, b in zip(rngs, expected)] == [True, True]
 
 
 def _node(tmp_path, rank: int, port: int) -> subprocess.Popen[str]:

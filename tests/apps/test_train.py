@@ -110,3 +110,35 @@ def test_resume_refuses_a_checkpoint_of_another_number_of_processes(tmp_path):
     checkpoint.save(tmp_path / "train", state, 3)
     with pytest.raises(InvalidArgumentError, match="input positions of 2 process"):
         train(tiny(tmp_path, max_steps=4, resume=True))
+
+
+def test_resume_gives_each_rank_its_own_generator_state(tmp_path, monkeypatch):
+    from conveyor.apps import loop
+    from conveyor.apps.cifar10.ema import ExponentialMovingAverage
+    from conveyor.apps.cifar10.train import build_inputs, build_model, build_optimizer
+    from conveyor.datasets import embedded
+    from conveyor.torch import loader
+
+    config = tiny(tmp_path, max_steps=2, checkpoint_steps=1)
+    first = train(config)
+    assert first.checkpoint is not None
+    model = build_model(config)
+    parts = (
+        model,
+        build_optimizer(model, config),
+        ExponentialMovingAverage(model, config.ema_decay),
+        loader(build_inputs(config, embedded())),
+    )
+    state = checkpoint.load(first.checkpoint)
+    rngs = [torch.Generator().manual_seed(s).get_state() for s in (11, 12)]
+    state["data_ranks"] = [state["data"]] * 2
+    state["rng_ranks"] = [{"torch": r} for r in rngs]
+    for rank in (0, 1):
+        monkeypatch.setattr(loop, "world", lambda rank=rank: (rank, 2))
+        assert loop.restore_state(state, *parts) == 2
+        assert torch.equal(torch.get_rng_state(), rngs[rank])
+    # a single process's checkpoint: its one state
+    monkeypatch.setattr(loop, "world", lambda: (0, 1))
+    single = checkpoint.load(first.checkpoint)
+    loop.restore_state(single, *parts)
+    assert torch.equal(torch.get_rng_state(), single["rng"]["torch"])

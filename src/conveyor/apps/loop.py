@@ -8,7 +8,7 @@ them to :func:`run` with its configuration. The configuration is any object with
 attributes the loop reads (both ``TrainConfig`` s have them): ``train_dir``,
 ``max_steps``, ``batch_size``, ``log_frequency``, ``histogram_frequency``,
 ``checkpoint_steps``, ``checkpoint_secs``, ``keep_checkpoints``, ``resume``,
-``summaries``, ``progress`` and ``as_dict()``.
+``summaries``, ``progress``, ``seed`` and ``as_dict()``.
 
 What the loop does, each step: ``step(batch, lr)`` (the update), the global step and
 the moving average; every ``log_frequency`` steps the log line ``step N, loss = L (X
@@ -18,8 +18,9 @@ every ``histogram_frequency`` steps; a checkpoint every ``checkpoint_steps`` ste
 ``checkpoint_secs`` seconds and at the end (:mod:`conveyor.apps.cifar10.checkpoint`).
 SIGINT and SIGTERM (caught by :func:`signals_caught`) finish the step, checkpoint and
 return. Under ``torch.distributed`` the ranks agree every step on stopping and on
-checkpointing, a checkpoint holds every rank's input position, the logged losses are
-the means over ranks, and only rank 0 logs, writes and evaluates.
+checkpointing, each rank draws from a torch generator of its own (:func:`rank_seed`),
+a checkpoint holds every rank's input position and generator state, the logged losses
+are the means over ranks, and only rank 0 logs, writes and evaluates.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ __all__ = [
     "device_for",
     "init_distributed",
     "launched",
+    "rank_seed",
     "restore_state",
     "run",
     "signals_caught",
@@ -155,6 +157,33 @@ def _progress_bar(config: Any, start: int, is_main: bool) -> Any:
 # -- checkpoints ----------------------------------------------------------------------
 
 
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s torch generator in a data-parallel run.
+
+    The ranks start from one seed, so that they build the same model; from the first
+    step each draws from a generator of its own — what a step samples (the detector's
+    anchors and proposals, dropout) then differs between ranks, as it would between the
+    parts of one large batch, instead of repeating rank 0's choices on other images.
+
+    >>> rank_seed(0, 0) != rank_seed(0, 1), rank_seed(7, 1) == rank_seed(7, 1)
+    (True, True)
+    """
+    return int(np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _rng_state() -> dict[str, Any]:
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def _set_rng_state(rng: dict[str, Any]) -> None:
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
 def checkpoint_state(
     config: Any,
     step: int,
@@ -164,15 +193,12 @@ def checkpoint_state(
     loader: Any,
 ) -> dict[str, Any]:
     """What a checkpoint holds (see :mod:`conveyor.apps.cifar10.checkpoint`)."""
-    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
     return {
         "global_step": step,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "ema": ema.state_dict(),
-        "rng": rng,
+        "rng": _rng_state(),
         "data": loader.state_dict(),
         "config": config.as_dict(),
     }
@@ -189,9 +215,6 @@ def restore_state(
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     ema.load_state_dict(state["ema"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if "cuda" in state["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     rank, size = world()
     # Each rank's position in its own shard; a single process's, when there was one.
     ranks = state.get("data_ranks") or [state["data"]]
@@ -201,6 +224,8 @@ def restore_state(
             f"this run has {size}: resume it with as many, or start afresh (no --resume)"
         )
     loader.load_state_dict(ranks[rank])
+    # Each rank's generator; rank 0's is the checkpoint's own "rng".
+    _set_rng_state((state.get("rng_ranks") or [state["rng"]] * size)[rank])
     return int(state["global_step"])
 
 
@@ -280,6 +305,8 @@ def run(
     train_dir = Path(config.train_dir)
     model, optimizer, ema, loader = parts.model, parts.optimizer, parts.ema, parts.loader
     device = next(model.parameters()).device
+    if size > 1 and config.seed is not None:  # the model is built: now a stream per rank
+        torch.manual_seed(rank_seed(config.seed, rank))
 
     step = 0
     if config.resume:
@@ -313,15 +340,16 @@ def run(
 
     def save() -> Path | None:
         # Collective when distributed: every rank calls it at the same step.
-        data_ranks: list[Any] | None = None
+        ranks: list[Any] | None = None
         if size > 1:
-            data_ranks = [None] * size
-            torch.distributed.all_gather_object(data_ranks, loader.state_dict())
+            ranks = [None] * size
+            torch.distributed.all_gather_object(ranks, (loader.state_dict(), _rng_state()))
         if not is_main:
             return None
         state = checkpoint_state(config, step, model, optimizer, ema, loader)
-        if data_ranks is not None:
-            state["data_ranks"] = data_ranks
+        if ranks is not None:
+            state["data_ranks"] = [data for data, _ in ranks]
+            state["rng_ranks"] = [rng for _, rng in ranks]
         return checkpoint.save(train_dir, state, step, keep=config.keep_checkpoints)
 
     def global_mean(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

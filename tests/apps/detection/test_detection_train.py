@@ -320,6 +320,10 @@ def test_two_processes_train_on_their_shards_and_checkpoint_both_positions(root,
     state = checkpoint.load(train_dir / "model.ckpt-4.pt")
     ranks = state["data_ranks"]
     assert len(ranks) == 2 and ranks[0] != ranks[1]
+    # each rank sampled anchors and proposals from a generator of its own, kept too
+    rngs = [r["torch"] for r in state["rng_ranks"]]
+    assert len(rngs) == 2 and not torch.equal(rngs[0], rngs[1])
+    assert torch.equal(rngs[0], state["rng"]["torch"])
     # one process cannot take over two processes' positions
     with pytest.raises(InvalidArgumentError, match="2 process"):
         train(tiny(root, train_dir, max_steps=6, resume=True))
