@@ -3,6 +3,9 @@ cache, repeat anywhere, mix; seeded map randomness; ragged elements; validation.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -76,6 +79,32 @@ def test_file_cache_is_written_whole_and_read_back(tmp_path):
     assert path.exists()
     again = cp.range(30_000, chunk_size=7).map(lambda x: -x, batched=True).cache(path)
     assert [int(v) for v in again] == list(range(0, 60_000, 2))  # served from the file
+
+
+def _runner_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("QueueRunnerThread")}
+
+
+@pytest.mark.parametrize("nest", ["cache", "cache(path)", "repeat"])
+def test_an_early_stop_of_a_nested_pipeline_stops_the_inner_runs_threads(nest, tmp_path):
+    before = _runner_threads()
+    inner = cp.range(30_000, chunk_size=7).map(lambda x: x * 2, batched=True)
+    pipe = {
+        "cache": lambda: inner.cache(),
+        "cache(path)": lambda: inner.cache(tmp_path / "c.bin"),
+        "repeat": lambda: inner.repeat(3),  # after a map: a nested run per epoch
+    }[nest]()
+    it = iter(pipe)
+    assert int(next(it)) == 0  # the outer stage now waits in the inner run's next()
+    it.close()
+    deadline = time.monotonic() + 5
+    while _runner_threads() - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sorted(t.name for t in _runner_threads() - before) == []
+    if nest.startswith("cache"):  # a cut-off pass is not a complete one: nothing cached
+        assert pipe._stage.store.units is None
+        assert not (tmp_path / "c.bin").exists()
+        assert [int(v) for v in pipe][-3:] == [59_994, 59_996, 59_998]
 
 
 def test_mix_draws_rows_not_whole_chunks():

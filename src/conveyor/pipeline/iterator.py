@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import InvalidArgumentError, OutOfRangeError
+from conveyor.core.errors import CancelledError, InvalidArgumentError, OutOfRangeError
 from conveyor.pipeline import _structure as st
 from conveyor.pipeline._run import Failure, Run
 from conveyor.pipeline.stats import PipelineStats
@@ -247,3 +247,40 @@ class PipelineIterator(Iterator[Any]):
 
     def __repr__(self) -> str:
         return f"<PipelineIterator over {self._pipe!r}>"
+
+
+class NestedRun:
+    """A pipeline's run inside a stage (``repeat``, ``cache``): its ``(data, mark)``
+    units, one ``next`` at a time on the stage's thread.
+
+    :meth:`close` may be called from any thread, also while that thread waits in
+    ``next``: it stops the inner run, and the waiting ``next`` ends. (A generator cannot
+    be closed while it runs, so the stage's ``close``, called from the thread ending the
+    outer run, could not stop an inner run held as one: its threads were left behind.)
+    """
+
+    def __init__(self, it: PipelineIterator) -> None:
+        self._it = it
+        self._units = it._raw()
+        self._closed = False
+
+    def __iter__(self) -> NestedRun:
+        return self
+
+    def __next__(self) -> tuple[Any, Any]:
+        """The next unit; ``StopIteration`` when the inner run has ended.
+
+        Raises:
+            CancelledError: :meth:`close` stopped the run before its end.
+        """
+        try:
+            return next(self._units)
+        except StopIteration:
+            if self._closed:
+                raise CancelledError("the nested pipeline's run was stopped") from None
+            raise
+
+    def close(self) -> None:
+        """Stop the inner run; idempotent."""
+        self._closed = True
+        self._it.close()

@@ -20,14 +20,41 @@ import pickle
 import threading
 from typing import Any
 
-from conveyor.core.errors import DataLossError
+from conveyor.core.errors import CancelledError, DataLossError
 from conveyor.pipeline import _structure as st
 from conveyor.pipeline.stage import INFINITE, EndOfStream, Output, Stage, StageContext
 
 __all__ = ["RepeatStage", "CacheStage"]
 
 
-class RepeatStage(Stage):
+class _NestingStage(Stage):
+    """A stage that runs a pipeline inside it, on its one thread, and stops that run
+    when the outer run closes — from the closing thread, also while the stage waits in
+    the inner run's ``next`` (which then raises ``CancelledError``: a cut-off pass is
+    neither a finished epoch nor a complete cache)."""
+
+    inputs = 0
+
+    def _begin(self) -> None:
+        self._it: Any = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def _open(self, inner: Any, seed: int, deterministic: bool, mark: Any) -> None:
+        with self._lock:  # never a new inner run once the outer one is closing
+            if self._closed:
+                raise CancelledError(f"{self.name}: the run is closing")
+            self._it = inner._units(seed, deterministic, mark)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            it = self._it
+        if it is not None:
+            it.close()
+
+
+class RepeatStage(_NestingStage):
     """Runs ``inner`` ``count`` times (``None``: forever)."""
 
     inputs = 0
@@ -50,10 +77,10 @@ class RepeatStage(Stage):
         return n * self.count if n >= 0 else n
 
     def start(self, ctx: StageContext, state: Any) -> None:
+        self._begin()
         self._ctx = ctx
         self._epoch = 0 if state is None else int(state["epoch"])
         self._inner_state = None if state is None else state["inner"]
-        self._it: Any = None
 
     def produce(self, ctx: StageContext, out: Output) -> None:
         while True:
@@ -61,7 +88,7 @@ class RepeatStage(Stage):
                 if self.count is not None and self._epoch >= self.count:
                     raise EndOfStream
                 seed = int(ctx.seed_sequence(None, self._epoch).generate_state(1)[0])
-                self._it = self.inner._units(seed, ctx.deterministic, self._inner_state)
+                self._open(self.inner, seed, ctx.deterministic, self._inner_state)
                 self._inner_state = None
             try:
                 data, mark = next(self._it)
@@ -71,10 +98,6 @@ class RepeatStage(Stage):
                 continue
             out.emit(data, {"epoch": self._epoch, "inner": mark}, [])
             return
-
-    def close(self) -> None:
-        if self._it is not None:
-            self._it.close()
 
 
 class _Store:
@@ -116,7 +139,7 @@ def _read_file(path: str) -> list[Any]:
     return units
 
 
-class CacheStage(Stage):
+class CacheStage(_NestingStage):
     """Serves ``inner``'s units from a cache filled by its first complete pass."""
 
     inputs = 0
@@ -137,6 +160,7 @@ class CacheStage(Stage):
         return int(self.inner.cardinality())
 
     def start(self, ctx: StageContext, state: Any) -> None:
+        self._begin()
         self._units = self.store.load()
         self._pos = 0
         self._inner_state = None
@@ -149,7 +173,6 @@ class CacheStage(Stage):
                 self._fill = None
         if self._units is not None and state is not None and "pos" not in state:
             self._units = None  # resume the filling pass as it was
-        self._it: Any = None
         self._seed = ctx.seed
 
     def produce(self, ctx: StageContext, out: Output) -> None:
@@ -161,7 +184,7 @@ class CacheStage(Stage):
             out.emit(st.readonly(data), {"pos": self._pos}, [])
             return
         if self._it is None:
-            self._it = self.inner._units(self._seed, ctx.deterministic, self._inner_state)
+            self._open(self.inner, self._seed, ctx.deterministic, self._inner_state)
         try:
             data, mark = next(self._it)
         except StopIteration:
@@ -171,7 +194,3 @@ class CacheStage(Stage):
         if self._fill is not None:
             self._fill.append(data)
         out.emit(data, {"fill": mark}, [])
-
-    def close(self) -> None:
-        if self._it is not None:
-            self._it.close()

@@ -25,7 +25,7 @@ import copy
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,6 +57,9 @@ from conveyor.pipeline.stage import (
     check_int,
 )
 from conveyor.pipeline.stats import PipelineStats
+
+if TYPE_CHECKING:
+    from conveyor.pipeline.iterator import NestedRun
 
 __all__ = [
     "Pipeline",
@@ -413,15 +416,13 @@ class Pipeline:
 
         return PipelineIterator(self, state)
 
-    def _units(self, seed: int, deterministic: bool, mark: Any) -> Iterator[tuple[Any, Any]]:
+    def _units(self, seed: int, deterministic: bool, mark: Any) -> NestedRun:
         """Run the pipeline for a stage that nests it: its units with their marks."""
-        from conveyor.pipeline.iterator import PipelineIterator
+        from conveyor.pipeline.iterator import NestedRun, PipelineIterator
 
-        it = PipelineIterator(self, None, seed=seed, deterministic=deterministic, mark=mark)
-        try:
-            yield from it._raw()
-        finally:
-            it.close()
+        return NestedRun(
+            PipelineIterator(self, None, seed=seed, deterministic=deterministic, mark=mark)
+        )
 
     def collect(self) -> Any:
         """Run to the end and return everything: one chunk (arrays with a row axis)
