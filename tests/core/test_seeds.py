@@ -68,3 +68,26 @@ def test_a_bad_spawn_key_is_refused(key):
         InvalidArgumentError, match="spawn key must be a tuple of non-negative ints"
     ):
         GeneratorSeed(3, key)
+
+
+def test_a_seed_keeps_its_own_read_only_words():
+    words = np.array([5, 7], np.uint32)
+    seed = GeneratorSeed(words, (1,))
+    words[0] = 99
+    assert seed.entropy.tolist() == [5, 7] and not seed.entropy.flags.writeable
+    assert seed == GeneratorSeed(5 + (7 << 32), (1,))
+    assert not seed_words(3).flags.writeable
+
+
+def test_the_repr_of_words_no_int_makes_shows_the_words():
+    odd = GeneratorSeed(np.array([1, 2, 3, 4, 0], np.uint32), (1,))
+    assert repr(odd) == "GeneratorSeed(np.array([1, 2, 3, 4, 0], np.uint32), (1,))"
+    rebuilt = eval(repr(odd), {"GeneratorSeed": GeneratorSeed, "np": np})
+    assert rebuilt.generator().bit_generator.state == odd.generator().bit_generator.state
+    # a trailing zero past the pool's four words changes the stream
+    assert (
+        odd.generator().bit_generator.state
+        != GeneratorSeed(1 + (2 << 32) + (3 << 64) + (4 << 96), (1,))
+        .generator()
+        .bit_generator.state
+    )

@@ -409,6 +409,7 @@ BAD_FACTORY_ARGUMENTS = [
     (recipes.tutorial_train, {"max_delta": -1}, "max_delta"),
     (recipes.tutorial_train, {"max_delta": float("nan")}, "max_delta"),
     (recipes.tutorial_train, {"max_delta": "63"}, "max_delta"),
+    (recipes.tutorial_train, {"max_delta": 1e308}, "max_delta must be at most 8.99e\\+307"),
     (recipes.tutorial_train, {"contrast": (1.8, 0.2)}, "contrast"),
     (recipes.tutorial_train, {"contrast": (1.0, 1.0)}, "contrast"),
     (recipes.tutorial_train, {"contrast": (-0.5, 1.0)}, "contrast"),

@@ -180,6 +180,13 @@ def test_a_mapped_source_with_rng_seed_passes_the_seed_of_the_generator_it_would
     assert seeds == [GeneratorSeed(6, s.spawn_key) for s in seeds]  # the run's seed, 6
 
 
+def test_rng_seed_and_rng_true_have_one_fingerprint_so_saved_states_carry_over():
+    source = cp.from_arrays(np.arange(12), shuffle=True, seed=2).batch(5)._stage
+    seeded = source.with_map(_noisy, rng="seed", threads=2).describe()
+    assert seeded == source.with_map(_noisy, rng=True, threads=2).describe()
+    assert seeded != source.with_map(_noisy, rng=False, threads=2).describe()
+
+
 def test_a_mapped_source_refuses_another_rng():
     source = cp.from_arrays(np.arange(12)).batch(5)._stage
     with pytest.raises(InvalidArgumentError, match='rng must be True, False or "seed"'):

@@ -46,7 +46,9 @@ def seed_words(seed: Any) -> Any:
         value >>= 32
         if not value:
             break
-    return np.array(words, dtype=np.uint32)
+    out = np.array(words, dtype=np.uint32)
+    out.flags.writeable = False  # shared by every seed made of it
+    return out
 
 
 def _is_count(value: Any) -> bool:
@@ -62,7 +64,8 @@ class GeneratorSeed:
     numbers.
 
     Args:
-        entropy: a non-negative int, or the uint32 words :func:`seed_words` makes of one.
+        entropy: a non-negative int, or uint32 words (as :func:`seed_words` makes of an
+            int; copied). Seeds compare equal when their words and keys are equal.
         spawn_key: non-negative ints (``SeedSequence``'s ``spawn_key``).
 
     Raises:
@@ -81,12 +84,15 @@ class GeneratorSeed:
     def __init__(self, entropy: Any, spawn_key: tuple[int, ...] = ()) -> None:
         if _is_count(entropy):
             entropy = seed_words(entropy)
-        elif not (
+        elif (
             isinstance(entropy, np.ndarray)
             and entropy.dtype == np.uint32
             and entropy.ndim == 1
             and len(entropy)
         ):
+            entropy = np.array(entropy)  # its own copy, read-only: a seed does not change
+            entropy.flags.writeable = False
+        else:
             raise InvalidArgumentError(
                 f"a generator's entropy must be a non-negative int, got {entropy!r}"
             )
@@ -134,7 +140,10 @@ class GeneratorSeed:
 
     def __repr__(self) -> str:
         value = sum(int(w) << (32 * i) for i, w in enumerate(self.entropy))
-        return f"GeneratorSeed({value}, {self.spawn_key})"
+        if np.array_equal(seed_words(value), self.entropy):
+            return f"GeneratorSeed({value}, {self.spawn_key})"
+        # words no int makes (a trailing zero word past the pool's four counts)
+        return f"GeneratorSeed(np.array({self.entropy.tolist()}, np.uint32), {self.spawn_key})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (GeneratorSeed, (self.entropy, self.spawn_key))

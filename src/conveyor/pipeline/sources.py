@@ -142,7 +142,8 @@ class _EpochSource(Stage):
 
     def describe(self) -> str:
         batch = "" if self.batch is None else f" batch={self.batch}"
-        mapped = "" if self.mapping is None else f" map(rng={self.mapping[1]})"
+        # rng=True and rng="seed" make one stream: one fingerprint, so states carry over
+        mapped = "" if self.mapping is None else f" map(rng={bool(self.mapping[1])})"
         return (
             f"{self.name}(size={self.size}, shuffle={self.shuffle}, seed={self.seed}, "
             f"epochs={self.epochs}, chunk={self.chunk_size}, shard={self.shard}){batch}{mapped}"
