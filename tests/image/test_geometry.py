@@ -169,6 +169,31 @@ def test_flips_take_one_switch_per_image():
         geo.flip_up_down(images, [1, 0, 1])
 
 
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernel", "numpy"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_left_right_flips_of_any_layout_equal_numpys_mirror(dtype, kernels, monkeypatch):
+    from conveyor.image import _kernels
+
+    if not kernels:
+        monkeypatch.setattr(_kernels, "AVAILABLE", False)
+    records = grid(n=5, h=4, w=7, c=3, dtype=dtype)
+    layouts = {
+        "contiguous": records,
+        "channels as planes": np.ascontiguousarray(records.transpose(0, 3, 1, 2)).transpose(
+            0, 2, 3, 1
+        ),
+        "every other column": grid(n=5, h=4, w=14, c=3, dtype=dtype)[:, :, ::2],
+        "mirrored already": records[:, :, ::-1],
+    }
+    which = np.array([True, False, True, True, False])
+    for name, images in layouts.items():
+        out = geo.flip_left_right(images, which)
+        expected = np.where(which[:, None, None, None], images[:, :, ::-1], images)
+        assert out.dtype == dtype, name
+        np.testing.assert_array_equal(out, expected, err_msg=name)
+        np.testing.assert_array_equal(geo.flip_left_right(images[1]), images[1, :, ::-1])
+
+
 # -- resize ------------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 __all__ = [
     "AVAILABLE",
     "draws",
+    "flip_width",
     "resize_bilinear",
     "standard_train",
     "standard_train_seeded",
@@ -721,6 +722,30 @@ def standard_train_seeded(
         out,
         flat,
     )
+
+
+#: the dtypes :func:`flip_width` takes: those of the image ops
+FLIP_DTYPES = frozenset((np.dtype(np.uint8), np.dtype(np.float32)))
+
+
+@_jit
+def flip_width(src: Any, which: Any, out: Any) -> None:
+    """``out[j]`` = image ``j`` of ``src`` ``(N, H, W, C)`` mirrored left-right where
+    ``which[j]``, else copied as it is: ``conveyor.image.flip_left_right``'s copy, without
+    the GIL."""
+    n, h, w, c = src.shape
+    last = np.uint64(w - 1)
+    for j in range(n):
+        if not which[j]:
+            out[j] = src[j]
+            continue
+        for y in range(h):
+            row = src[j, y]
+            o = out[j, y]
+            for x in range(w):
+                mirrored = last - np.uint64(x)  # unsigned: see _write_affine
+                for k in range(c):
+                    o[mirrored, k] = row[x, k]
 
 
 @_jit
