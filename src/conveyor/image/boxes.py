@@ -137,16 +137,22 @@ def xyxy_to_xywh(boxes: Any) -> np.ndarray:
 
 def area(boxes: Any) -> np.ndarray:
     """Each box's area, 0 for an empty or inverted one (``float32``, shape ``(k,)``)."""
-    b = _boxes(boxes, "area")
-    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    return _area(_boxes(boxes, "area"))
+
+
+def _area(b: np.ndarray) -> np.ndarray:
+    # checked float32 boxes (the ops call this, not area, on what they checked already)
+    return np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
 
 
 def clip(boxes: Any, height: int, width: int) -> np.ndarray:
     """Boxes clipped to the image ``[0, 0, width, height]`` (``float32``)."""
-    b = _boxes(boxes, "clip").copy()
-    b[:, 0::2] = np.clip(b[:, 0::2], 0, width)
-    b[:, 1::2] = np.clip(b[:, 1::2], 0, height)
-    return b
+    return _clip(_boxes(boxes, "clip"), height, width)
+
+
+def _clip(b: np.ndarray, height: int, width: int) -> np.ndarray:
+    # checked float32 boxes, clipped into a new array
+    return np.minimum(np.maximum(b, 0), np.array([width, height, width, height], np.float32))
 
 
 # -- flips ------------------------------------------------------------------------------
@@ -243,9 +249,9 @@ def crop_to_bounding_box(
     )
     th, tw = out.shape[:2]
     shifted = b - np.array([offset_width, offset_height, offset_width, offset_height], np.float32)
-    clipped = clip(shifted, th, tw)
-    before = area(b)
-    after = area(clipped)
+    clipped = _clip(shifted, th, tw)
+    before = _area(b)
+    after = _area(clipped)
     ok = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     ok &= after >= np.float32(visible) * before
     keep = np.flatnonzero(ok).astype(np.int64)
@@ -302,21 +308,24 @@ def sample_distorted_bounding_box(
     ar_lo, ar_hi = _range(aspect_ratio_range, "aspect_ratio_range", op, 0.0, None)
     area_lo, area_hi = _range(area_range, "area_range", op, 0.0, 1.0)
     attempts = check_int(max_attempts, "max_attempts", op, low=1)
-    areas = area(b).astype(np.float64)
-    counted = b[areas >= _MIN_AREA].astype(np.float64)
-    if not len(counted):
-        counted = np.array([[0, 0, width, height]], np.float64)
-    counted_area = (counted[:, 2] - counted[:, 0]) * (counted[:, 3] - counted[:, 1])
+    areas = _area(b).astype(np.float64)
+    counted = b[areas >= _MIN_AREA].astype(np.float64).tolist()
+    if not counted:
+        counted = [[0.0, 0.0, float(width), float(height)]]
+    # A few boxes an image: Python floats (float64, as NumPy's would be) cost less than
+    # NumPy calls on arrays of four.
+    targets = [(x0, y0, x1, y1, (x1 - x0) * (y1 - y0)) for x0, y0, x1, y1 in counted]
     for _ in range(attempts):
         ratio = ar_lo + (ar_hi - ar_lo) * gen.random()
         window = _random_window(height, width, area_lo, area_hi, ratio, gen)
         if window is None:
             continue
         y, x, h, w = window
-        ix = np.clip(np.minimum(counted[:, 2], x + w) - np.maximum(counted[:, 0], x), 0, None)
-        iy = np.clip(np.minimum(counted[:, 3], y + h) - np.maximum(counted[:, 1], y), 0, None)
-        if np.any(ix * iy / counted_area >= covered):
-            return y, x, h, w
+        for x0, y0, x1, y1, whole in targets:
+            ix = max(min(x1, x + w) - max(x0, x), 0.0)
+            iy = max(min(y1, y + h) - max(y0, y), 0.0)
+            if ix * iy / whole >= covered:
+                return y, x, h, w
     return 0, 0, height, width
 
 
