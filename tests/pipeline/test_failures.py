@@ -9,7 +9,7 @@ import pytest
 
 import conveyor as cv
 import conveyor.pipeline as cp
-from conveyor.errors import DataLossError, UnknownError
+from conveyor.errors import CancelledError, DataLossError, UnknownError
 from helpers import wait_no_runner_threads
 
 pytestmark = pytest.mark.timeout(60)
@@ -111,6 +111,44 @@ def test_a_function_calling_sys_exit_surfaces_as_an_error_naming_the_stage():
     assert [int(v) for v in got] == [0, 1, 2]
     assert "map(_exits)" in str(err) and "SystemExit" in str(err)
     assert isinstance(err.__cause__, SystemExit)
+
+
+def _ends_at_5(kind):
+    def fn(x):
+        if x == 5:
+            raise (
+                StopIteration("five")
+                if kind == "StopIteration"
+                else CancelledError(None, None, "five")
+            )
+        return x
+
+    return fn
+
+
+WHERE_THE_FUNCTION_RUNS = {
+    "map": lambda fn: cp.range(20, chunk_size=1).map(fn),
+    "map batched": lambda fn: cp.range(20, chunk_size=1).map(fn, batched=True),
+    "map, 2 threads": lambda fn: (
+        cp.range(20, chunk_size=1).map(fn, threads=2).with_options(deterministic=True, seed=0)
+    ),
+    "filter": lambda fn: cp.range(20, chunk_size=1).filter(lambda x: fn(x) >= 0),
+    "under cache": lambda fn: cp.range(20, chunk_size=1).map(fn).cache(),
+    "in a mapped source": lambda fn: (
+        cp.from_arrays(np.arange(20))
+        .batch(1)
+        ._map_batches_in_source(lambda b: fn(int(b[0])), rng=False, threads=1)
+    ),
+}
+
+
+@pytest.mark.parametrize("where", WHERE_THE_FUNCTION_RUNS, ids=str)
+@pytest.mark.parametrize("kind", ["StopIteration", "CancelledError"])
+def test_a_function_raising_end_of_stream_errors_is_an_error_not_an_early_end(kind, where):
+    got, err = _drain(WHERE_THE_FUNCTION_RUNS[where](_ends_at_5(kind)), UnknownError)
+    assert [int(np.asarray(v).reshape(-1)[0]) for v in got] == [0, 1, 2, 3, 4]
+    assert f"raised {kind}(" in str(err) and type(err.__cause__).__name__ == kind
+    assert wait_no_runner_threads() == []
 
 
 def _odd_fails(x):

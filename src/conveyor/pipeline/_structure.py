@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import InvalidArgumentError
+from conveyor.core.errors import CancelledError, InvalidArgumentError, UnknownError
 from conveyor.core.structure import Treedef, flatten, unflatten
 
 __all__ = [
@@ -38,10 +38,25 @@ __all__ = [
 
 def call(fn: Callable[..., Any], element: Any, *extra: Any) -> Any:
     """Call ``fn`` on an element as tf.data does: a tuple's parts become arguments,
-    ``extra`` ones (``map(rng=True)``'s generator) follow them."""
-    if type(element) is tuple:
-        return fn(*element, *extra)
-    return fn(element, *extra)
+    ``extra`` ones (``map(rng=True)``'s generator) follow them.
+
+    Raises:
+        UnknownError: ``fn`` raised ``StopIteration`` or ``CancelledError``. Either would
+            otherwise pass for the end of the stream (or a closed channel) and end the
+            pipeline early without a word — PEP 479's reason for the same rule in
+            generators. Its ``__cause__`` is the original.
+    """
+    try:
+        if type(element) is tuple:
+            return fn(*element, *extra)
+        return fn(element, *extra)
+    except (StopIteration, CancelledError) as e:
+        name = getattr(fn, "__name__", type(fn).__name__)
+        raise UnknownError(
+            f"{name} raised {type(e).__name__}({', '.join(map(repr, e.args))}); a pipeline "
+            "function cannot end the stream this way (it would end early, silently): "
+            "filter the elements, or take() as many as you want"
+        ) from e
 
 
 def as_leaf_array(x: Any, rows: int | None = None) -> np.ndarray:
