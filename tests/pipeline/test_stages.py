@@ -107,6 +107,44 @@ def test_an_early_stop_of_a_nested_pipeline_stops_the_inner_runs_threads(nest, t
         assert [int(v) for v in pipe][-3:] == [59_994, 59_996, 59_998]
 
 
+def _shuffled_cache(n: int = 30, path=None) -> cp.Pipeline:
+    return (
+        cp.range(n, chunk_size=7)
+        .shuffle(n, chunk=10)
+        .cache(path)
+        .with_options(seed=5, deterministic=True)
+    )
+
+
+@pytest.mark.parametrize("cut", [0, 3, 15, 29, 30, 35, 45, 59])
+def test_a_cache_under_repeat_resumes_exactly_in_a_new_pipeline_object(cut):
+    # the state of a run that has filled its memory cache resumes where the cache is gone
+    full = [int(v) for v in _shuffled_cache().repeat(2)]
+    assert full[:30] == full[30:] and sorted(full[:30]) == list(range(30))
+    it = iter(_shuffled_cache().repeat(2))
+    head = [int(next(it)) for _ in range(cut)]
+    state = it.state_dict()
+    it.close()
+    assert head + [int(v) for v in _shuffled_cache().repeat(2).iterate(state)] == full
+
+
+@pytest.mark.parametrize("cut", [0, 4, 17, 29])
+@pytest.mark.parametrize("where", ["memory", "file, deleted"])
+def test_a_serving_cache_resumes_exactly_where_its_store_is_gone(cut, where, tmp_path):
+    path = None if where == "memory" else tmp_path / "c.bin"
+    pipe = _shuffled_cache(path=path)
+    first = [int(v) for v in pipe]  # fills the cache
+    it = iter(pipe)  # served from it
+    head = [int(next(it)) for _ in range(cut)]
+    state = it.state_dict()
+    it.close()
+    if path is not None:
+        path.unlink()
+    fresh = _shuffled_cache(path=path)
+    assert head + [int(v) for v in fresh.iterate(state)] == first
+    assert fresh._stage.store.units is not None  # filled again, whole
+
+
 def test_mix_draws_rows_not_whole_chunks():
     out = cp.mix([cp.range(0, 1000), cp.range(1000, 2000)], seed=3).collect()
     assert sorted(out.tolist()) == list(range(2000))

@@ -52,9 +52,12 @@ JOIN_SECONDS = 1.0
 class Run:
     """The threads and queues of one iteration over a pipeline."""
 
-    def __init__(self, deterministic: bool, seed: int) -> None:
+    def __init__(self, deterministic: bool, seed: int, root_seed: int | None = None) -> None:
         self.deterministic = deterministic
         self.seed = seed
+        # the seed of the outermost run: a nested run's own seed changes with the epoch of
+        # the ``repeat`` around it, this one does not
+        self.root_seed = seed if root_seed is None else root_seed
         self.coord = Coordinator()
         self.threads: list[threading.Thread] = []
         self.meters: list[StageMeter] = []

@@ -97,8 +97,10 @@ class PipelineIterator(Iterator[Any]):
         seed: int | None = None,
         deterministic: bool | None = None,
         mark: Any = None,
+        root_seed: int | None = None,
     ) -> None:
         self._pipe = pipe
+        self._root_seed = root_seed
         self._fingerprint = pipe._fingerprint()
         options = pipe._options
         self._deterministic = options.deterministic if deterministic is None else deterministic
@@ -115,7 +117,7 @@ class PipelineIterator(Iterator[Any]):
         self._start(mark, skip)
 
     def _start(self, mark: Any, skip: int) -> None:
-        self._run = run = Run(self._deterministic, self._seed)
+        self._run = run = Run(self._deterministic, self._seed, self._root_seed)
         self._channel = self._pipe._build(run, mark, [0]).channel
         self._mark = mark  # after the last unit fully delivered
         self._before = mark  # before the unit being delivered

@@ -11,6 +11,11 @@ file with ``cache(path)``, and serves later passes — later iterators, later ep
 ``repeat`` after it — from there without running ``p``. A pass that stops early
 (``break``, an error) caches nothing, as in tf.data. A file cache is written to
 ``path + ".partial"`` and renamed when complete, so it is either whole or absent.
+
+The pass a cache holds is made with the outermost run's seed, whichever epoch of a
+``repeat`` around it makes it; a state saved while a cache served is resumed exactly
+also where the cache is gone (a memory cache in a new process, a deleted file): the
+cache is filled again from that seed first.
 """
 
 from __future__ import annotations
@@ -40,11 +45,11 @@ class _NestingStage(Stage):
         self._closed = False
         self._lock = threading.Lock()
 
-    def _open(self, inner: Any, seed: int, deterministic: bool, mark: Any) -> None:
+    def _open(self, ctx: StageContext, inner: Any, seed: int, mark: Any) -> None:
         with self._lock:  # never a new inner run once the outer one is closing
             if self._closed:
                 raise CancelledError(f"{self.name}: the run is closing")
-            self._it = inner._units(seed, deterministic, mark)
+            self._it = inner._units(seed, ctx.deterministic, mark, ctx.root_seed)
 
     def close(self) -> None:
         with self._lock:
@@ -88,7 +93,7 @@ class RepeatStage(_NestingStage):
                 if self.count is not None and self._epoch >= self.count:
                     raise EndOfStream
                 seed = int(ctx.seed_sequence(None, self._epoch).generate_state(1)[0])
-                self._open(self.inner, seed, ctx.deterministic, self._inner_state)
+                self._open(ctx, self.inner, seed, self._inner_state)
                 self._inner_state = None
             try:
                 data, mark = next(self._it)
@@ -107,6 +112,7 @@ class _Store:
         self.path = path
         self.lock = threading.Lock()
         self.units: list[Any] | None = None
+        self.seed: int | None = None  # of the run that filled it (None: read from a file)
 
     def load(self) -> list[Any] | None:
         with self.lock:
@@ -114,10 +120,11 @@ class _Store:
                 self.units = _read_file(self.path)
             return self.units
 
-    def commit(self, units: list[Any]) -> None:
+    def commit(self, units: list[Any], seed: int | None) -> None:
         with self.lock:
             if self.units is not None:
                 return
+            self.seed = seed
             if self.path is not None:
                 partial = f"{self.path}.partial.{os.getpid()}.{threading.get_ident()}"
                 with open(partial, "wb") as f:
@@ -165,31 +172,44 @@ class CacheStage(_NestingStage):
         self._pos = 0
         self._inner_state = None
         self._fill: list[Any] | None = []
+        self._refill: int | None = None
+        # The pass cached is the same whichever epoch of a repeat around the cache makes
+        # it (after a resume, a later one): its seed is the outermost run's.
+        self._seed = ctx.root_seed
         if state is not None:
-            if "pos" in state and self._units is not None:
+            if "pos" in state:
                 self._pos = int(state["pos"])
+                if self._units is None:
+                    # Saved while serving a complete cache this process has not got (a
+                    # memory cache, in a new pipeline object): fill it again from the
+                    # seed that filled it, then go on from the position.
+                    seed = state.get("seed")
+                    self._refill = ctx.root_seed if seed is None else int(seed)
             else:  # resumed halfway through filling: this pass cannot complete the cache
                 self._inner_state = state.get("fill")
                 self._fill = None
         if self._units is not None and state is not None and "pos" not in state:
             self._units = None  # resume the filling pass as it was
-        self._seed = ctx.seed
 
     def produce(self, ctx: StageContext, out: Output) -> None:
+        if self._refill is not None:
+            self._open(ctx, self.inner, self._refill, None)
+            self.store.commit([data for data, _ in self._it], self._refill)
+            self._units, self._refill = self.store.units, None
         if self._units is not None:
             if self._pos >= len(self._units):
                 raise EndOfStream
             data = self._units[self._pos]
             self._pos += 1
-            out.emit(st.readonly(data), {"pos": self._pos}, [])
+            out.emit(st.readonly(data), {"pos": self._pos, "seed": self.store.seed}, [])
             return
         if self._it is None:
-            self._open(self.inner, self._seed, ctx.deterministic, self._inner_state)
+            self._open(ctx, self.inner, self._seed, self._inner_state)
         try:
             data, mark = next(self._it)
         except StopIteration:
             if self._fill is not None:
-                self.store.commit(self._fill)
+                self.store.commit(self._fill, self._seed)
             raise EndOfStream from None
         if self._fill is not None:
             self._fill.append(data)

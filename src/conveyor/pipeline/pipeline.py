@@ -416,13 +416,14 @@ class Pipeline:
 
         return PipelineIterator(self, state)
 
-    def _units(self, seed: int, deterministic: bool, mark: Any) -> NestedRun:
+    def _units(self, seed: int, deterministic: bool, mark: Any, root_seed: int) -> NestedRun:
         """Run the pipeline for a stage that nests it: its units with their marks."""
         from conveyor.pipeline.iterator import NestedRun, PipelineIterator
 
-        return NestedRun(
-            PipelineIterator(self, None, seed=seed, deterministic=deterministic, mark=mark)
+        it = PipelineIterator(
+            self, None, seed=seed, deterministic=deterministic, mark=mark, root_seed=root_seed
         )
+        return NestedRun(it)
 
     def collect(self) -> Any:
         """Run to the end and return everything: one chunk (arrays with a row axis)

@@ -184,6 +184,8 @@ class StageContext:
     Attributes:
         deterministic: whether the run must be reproducible for its seed.
         seed: the run's seed (an int).
+        root_seed: the seed of the outermost run (the same as ``seed`` but inside a
+            ``repeat``, whose every epoch is a run of its own seed).
         index: the stage's position in the pipeline (its seeds derive from it).
         levels: the levels of its inputs.
         input_marks: the marks each input resumes from (``None``: from the start).
@@ -193,6 +195,7 @@ class StageContext:
         self._srun = srun
         self.deterministic = srun.run.deterministic
         self.seed = srun.run.seed
+        self.root_seed = srun.run.root_seed
         self.index = srun.index
         self.levels = srun.levels
         self.input_marks = list(srun.last)  # where each input resumes from
