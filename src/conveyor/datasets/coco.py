@@ -46,7 +46,10 @@ import numpy as np
 from conveyor._optional import require
 from conveyor.errors import DataLossError, InvalidArgumentError, NotFoundError
 
-__all__ = ["CocoDetection"]
+__all__ = ["CHUNK_SIZE", "CocoDetection"]
+
+#: images a unit of :meth:`CocoDetection.pipeline` holds between its stages
+CHUNK_SIZE = 16
 
 
 def load_coco(annotation_file: str | os.PathLike[str]) -> Any:
@@ -204,19 +207,26 @@ class CocoDetection:
         seed: int | None = None,
         epochs: int | None = 1,
         threads: int = 1,
+        chunk_size: int = CHUNK_SIZE,
     ) -> Any:
         """The elements as a :class:`~conveyor.pipeline.Pipeline`: an index source
         (``from_arrays`` of ``0 .. len - 1``: shuffled per epoch by ``seed``, resumable
         in O(1)) mapped through :meth:`element` on ``threads`` threads (decoding
         releases the GIL). Add augmentation with ``map(fn, rng=True)`` and batches with
         ``batch(n, pad={"image": 0, "boxes": 0, "labels": -1}, lengths={"num_boxes": "boxes"})``.
+
+        ``chunk_size`` images travel together between the stages (and a ``map(fn,
+        rng=True)`` draws them from one generator): few, because decoded images are
+        large — each stage holds up to ``8 x chunk_size`` of them — and because a thread
+        works through a whole chunk, so threads share the work only chunk by chunk.
         """
         from conveyor import pipeline as cp
 
         index = np.arange(len(self), dtype=np.int64)
-        return cp.from_arrays(index, shuffle=shuffle, seed=seed, epochs=epochs).map(
-            self.element, threads=threads
+        source = cp.from_arrays(
+            index, shuffle=shuffle, seed=seed, epochs=epochs, chunk_size=chunk_size
         )
+        return source.map(self.element, threads=threads)
 
     def results(
         self,

@@ -36,7 +36,7 @@ import conveyor.pipeline as cp
 from conveyor import image
 from conveyor.datasets import detection
 from conveyor.datasets._cifar_input import run_seed
-from conveyor.datasets.coco import CocoDetection
+from conveyor.datasets.coco import CHUNK_SIZE, CocoDetection
 from conveyor.errors import InvalidArgumentError, NotFoundError
 from conveyor.image import boxes as bx
 
@@ -190,7 +190,7 @@ def train_inputs(
             differ and their shards overlap)."""
     data = dataset(root, split)
     index = np.arange(len(data), dtype=np.int64)
-    pipe = cp.from_arrays(index, shuffle=True, seed=seed, epochs=None)
+    pipe = cp.from_arrays(index, shuffle=True, seed=seed, epochs=None, chunk_size=CHUNK_SIZE)
     if shard is not None:
         pipe = pipe.shard(*shard)
     return (
