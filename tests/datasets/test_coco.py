@@ -126,6 +126,20 @@ def test_the_pipeline_serves_every_image_once_per_epoch(tmp_path):
     assert batch["labels"].tolist() == [[-1, -1], [2, 0], [1, -1]]
 
 
+@pytest.mark.parametrize("chunk_size", [1, 2, 16])
+def test_the_pipeline_moves_chunk_size_images_a_unit_in_any_case_the_same_elements(
+    tmp_path, chunk_size
+):
+    ds = CocoDetection(*write_set(tmp_path))
+    pipe = ds.pipeline(shuffle=True, seed=4, epochs=2, threads=2, chunk_size=chunk_size)
+    ids = [int(el["image_id"]) for el in pipe.with_options(deterministic=True)]
+    default = ds.pipeline(shuffle=True, seed=4, epochs=2, threads=2)
+    assert ids == [int(el["image_id"]) for el in default.with_options(deterministic=True)]
+    assert any(f"chunk={chunk_size}," in line for line in pipe._fingerprint())
+    with pytest.raises(InvalidArgumentError, match="chunk_size"):
+        ds.pipeline(chunk_size=0)
+
+
 def test_results_map_back_to_coco_boxes_and_category_ids(tmp_path):
     ds = CocoDetection(*write_set(tmp_path))
     out = ds.results([7], [np.array([[1, 2, 6, 8]])], [np.array([0.9])], [np.array([2])])
