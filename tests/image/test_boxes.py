@@ -313,3 +313,13 @@ def test_letterbox_at_any_scale_keeps_each_box_edge_within_a_pixel(size):
         ys, xs = np.nonzero(out[..., c] > 127)
         drawn = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
         np.testing.assert_allclose(drawn, out_boxes[c], atol=1.0)
+
+
+def test_clip_takes_the_image_size_as_ints_and_keeps_each_box_s_bits():
+    boxes = np.array([[-3, -0.0, 12, 7], [2, 3, 4, 5]], np.float32)
+    clipped = bx.clip(boxes, 6, 10)
+    assert clipped.tolist() == [[0.0, -0.0, 10.0, 6.0], [2.0, 3.0, 4.0, 5.0]]
+    assert np.signbit(clipped[0, 1])  # np.clip's -0.0, as before
+    for bad in (None, 6.0, "6", np.array([6, 7]), -1):
+        with pytest.raises(InvalidArgumentError, match="clip: height"):
+            bx.clip(boxes, bad, 10)

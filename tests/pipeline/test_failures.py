@@ -151,6 +151,34 @@ def test_a_function_raising_end_of_stream_errors_is_an_error_not_an_early_end(ki
     assert wait_no_runner_threads() == []
 
 
+def _yields_then_cancels(x):
+    yield x
+    if x == 5:
+        raise CancelledError(None, None, "five")
+
+
+def _cancelling_source():
+    for i in range(10):
+        if i == 5:
+            raise CancelledError(None, None, "five")
+        yield i
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: cp.range(20, chunk_size=1).flat_map(_yields_then_cancels),
+        lambda: cp.from_iterable(_cancelling_source, chunk_size=1),
+    ],
+    ids=["flat_map's iterable", "from_iterable"],
+)
+def test_an_iterable_raising_cancelled_error_is_an_error_not_an_early_end(build):
+    got, err = _drain(build(), UnknownError)
+    assert [int(v) for v in got][:5] == [0, 1, 2, 3, 4] and len(got) in (5, 6)
+    assert "raised CancelledError(" in str(err) and isinstance(err.__cause__, CancelledError)
+    assert wait_no_runner_threads() == []
+
+
 def _odd_fails(x):
     if x % 2:
         raise ValueError("odd")

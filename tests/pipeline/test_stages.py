@@ -145,6 +145,65 @@ def test_a_serving_cache_resumes_exactly_where_its_store_is_gone(cut, where, tmp
     assert fresh._stage.store.units is not None  # filled again, whole
 
 
+def _unseeded_cache(path=None) -> cp.Pipeline:
+    return (
+        cp.range(20, chunk_size=5).shuffle(20, chunk=5).cache(path).with_options(deterministic=True)
+    )
+
+
+@pytest.mark.parametrize("cut", [5, 7, 12, 19])
+def test_an_unseeded_cache_resumes_with_the_seed_that_filled_it(cut):
+    # filled by one run's drawn seed, served by another's: the state names the first
+    pipe = _unseeded_cache()
+    filled = [int(v) for v in pipe]
+    it = iter(pipe)
+    head = [int(next(it)) for _ in range(cut)]
+    state = it.state_dict()
+    it.close()
+    assert head + [int(v) for v in _unseeded_cache().iterate(state)] == filled
+
+
+def test_a_cache_file_keeps_the_seed_that_made_it(tmp_path):
+    path = tmp_path / "c.bin"
+    made = [int(v) for v in _unseeded_cache(path).with_options(seed=1)]
+    served = _unseeded_cache(path).with_options(seed=5)  # loads the file: seed 1's pass
+    it = iter(served)
+    head = [int(next(it)) for _ in range(9)]
+    state = it.state_dict()
+    it.close()
+    path.unlink()
+    assert head + [int(v) for v in _unseeded_cache(path).iterate(state)] == made
+    assert path.exists()  # made again, whole
+
+
+def test_a_cache_inside_a_cache_is_filled_again_with_its_own_seed():
+    def nested():
+        inner = cp.range(20, chunk_size=4).shuffle(20, chunk=4).cache()
+        return inner.shuffle(20, chunk=4).cache().with_options(deterministic=True)
+
+    pipe = nested()
+    filled = [int(v) for v in pipe]
+    for cut in (5, 9, 13):
+        it = iter(pipe)
+        head = [int(next(it)) for _ in range(cut)]
+        state = it.state_dict()
+        it.close()
+        assert head + [int(v) for v in nested().iterate(state)] == filled, cut
+
+
+def test_a_state_of_a_served_cache_of_an_endless_pipeline_is_refused(tmp_path):
+    path = tmp_path / "c.bin"
+    [int(v) for v in cp.range(6, chunk_size=2).cache(path)]  # a whole pass, on file
+    endless = cp.range(6, chunk_size=2, epochs=None).cache(path)
+    it = iter(endless)
+    next(it), next(it), next(it)
+    state = it.state_dict()
+    it.close()
+    path.unlink()
+    with pytest.raises(InvalidArgumentError, match="endless"):
+        list(cp.range(6, chunk_size=2, epochs=None).cache(path).iterate(state))
+
+
 def test_mix_draws_rows_not_whole_chunks():
     out = cp.mix([cp.range(0, 1000), cp.range(1000, 2000)], seed=3).collect()
     assert sorted(out.tolist()) == list(range(2000))

@@ -146,13 +146,23 @@ def _area(b: np.ndarray) -> np.ndarray:
 
 
 def clip(boxes: Any, height: int, width: int) -> np.ndarray:
-    """Boxes clipped to the image ``[0, 0, width, height]`` (``float32``)."""
+    """Boxes clipped to the image ``[0, 0, width, height]`` (``float32``).
+
+    Raises:
+        InvalidArgumentError: boxes not ``(k, 4)`` numbers, or ``height`` / ``width``
+            not ints >= 0.
+    """
+    height = check_int(height, "height", "clip")
+    width = check_int(width, "width", "clip")
     return _clip(_boxes(boxes, "clip"), height, width)
 
 
 def _clip(b: np.ndarray, height: int, width: int) -> np.ndarray:
     # checked float32 boxes, clipped into a new array
-    return np.minimum(np.maximum(b, 0), np.array([width, height, width, height], np.float32))
+    out = b.copy()
+    out[:, 0::2] = np.clip(b[:, 0::2], 0, width)
+    out[:, 1::2] = np.clip(b[:, 1::2], 0, height)
+    return out
 
 
 # -- flips ------------------------------------------------------------------------------

@@ -51,12 +51,18 @@ def call(fn: Callable[..., Any], element: Any, *extra: Any) -> Any:
             return fn(*element, *extra)
         return fn(element, *extra)
     except (StopIteration, CancelledError) as e:
-        name = getattr(fn, "__name__", type(fn).__name__)
-        raise UnknownError(
-            f"{name} raised {type(e).__name__}({', '.join(map(repr, e.args))}); a pipeline "
-            "function cannot end the stream this way (it would end early, silently): "
-            "filter the elements, or take() as many as you want"
-        ) from e
+        raise function_error(fn, e) from e
+
+
+def function_error(fn: Any, error: BaseException) -> UnknownError:
+    """The error to raise for ``StopIteration`` or ``CancelledError`` out of user code
+    (a function, or an iterable it returned): see :func:`call`."""
+    name = getattr(fn, "__name__", type(fn).__name__)
+    return UnknownError(
+        f"{name} raised {type(error).__name__}({', '.join(map(repr, error.args))}); a "
+        "pipeline function or iterable cannot end the stream this way (it would end "
+        "early, silently): filter the elements, or take() as many as you want"
+    )
 
 
 def as_leaf_array(x: Any, rows: int | None = None) -> np.ndarray:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import InvalidArgumentError
+from conveyor.core.errors import CancelledError, InvalidArgumentError
 from conveyor.core.seeds import GeneratorSeed
 from conveyor.pipeline import _structure as st
 from conveyor.pipeline.stage import Output, Stage, StageContext, Unit, check_int
@@ -302,7 +302,10 @@ class FlatMapStage(Stage):
                     with result._node_iter() as inner:
                         produced.extend(inner)
                 else:
-                    produced.extend(result)
+                    try:
+                        produced.extend(result)
+                    except CancelledError as e:  # from the user's iterable: see st.call
+                        raise st.function_error(self.fn, e) from e
             except Exception:
                 if produced:
                     self._send(out, produced)

@@ -25,7 +25,7 @@ import pickle
 import threading
 from typing import Any
 
-from conveyor.core.errors import CancelledError, DataLossError
+from conveyor.core.errors import CancelledError, DataLossError, InvalidArgumentError
 from conveyor.pipeline import _structure as st
 from conveyor.pipeline.stage import INFINITE, EndOfStream, Output, Stage, StageContext
 
@@ -45,11 +45,15 @@ class _NestingStage(Stage):
         self._closed = False
         self._lock = threading.Lock()
 
-    def _open(self, ctx: StageContext, inner: Any, seed: int, mark: Any) -> None:
+    def _open(
+        self, ctx: StageContext, inner: Any, seed: int, mark: Any, root: int | None = None
+    ) -> None:
         with self._lock:  # never a new inner run once the outer one is closing
             if self._closed:
                 raise CancelledError(f"{self.name}: the run is closing")
-            self._it = inner._units(seed, ctx.deterministic, mark, ctx.root_seed)
+            self._it = inner._units(
+                seed, ctx.deterministic, mark, ctx.root_seed if root is None else root
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -117,7 +121,7 @@ class _Store:
     def load(self) -> list[Any] | None:
         with self.lock:
             if self.units is None and self.path is not None and os.path.exists(self.path):
-                self.units = _read_file(self.path)
+                self.units, self.seed = _read_file(self.path)
             return self.units
 
     def commit(self, units: list[Any], seed: int | None) -> None:
@@ -128,13 +132,22 @@ class _Store:
             if self.path is not None:
                 partial = f"{self.path}.partial.{os.getpid()}.{threading.get_ident()}"
                 with open(partial, "wb") as f:
+                    pickle.dump(_Header(seed), f, protocol=pickle.HIGHEST_PROTOCOL)
                     for unit in units:
                         pickle.dump(unit, f, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(partial, self.path)
             self.units = units
 
 
-def _read_file(path: str) -> list[Any]:
+class _Header:
+    """A cache file's first record: the seed of the run that made it."""
+
+    def __init__(self, seed: int | None) -> None:
+        self.seed = seed
+
+
+def _read_file(path: str) -> tuple[list[Any], int | None]:
+    """A cache file's units and the seed that made them (None in a file without it)."""
     units = []
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -143,7 +156,9 @@ def _read_file(path: str) -> list[Any]:
                 units.append(pickle.load(f))
             except Exception as e:
                 raise DataLossError(f"{path}: damaged cache file at byte {f.tell()} ({e!r})") from e
-    return units
+    if units and isinstance(units[0], _Header):
+        return units[1:], units[0].seed
+    return units, None
 
 
 class CacheStage(_NestingStage):
@@ -183,6 +198,11 @@ class CacheStage(_NestingStage):
                     # Saved while serving a complete cache this process has not got (a
                     # memory cache, in a new pipeline object): fill it again from the
                     # seed that filled it, then go on from the position.
+                    if self.inner.cardinality() == INFINITE:
+                        raise InvalidArgumentError(
+                            "this state was saved while a cache served, but the pipeline "
+                            "it caches is endless: it cannot be filled again here"
+                        )
                     seed = state.get("seed")
                     self._refill = ctx.root_seed if seed is None else int(seed)
             else:  # resumed halfway through filling: this pass cannot complete the cache
@@ -193,7 +213,8 @@ class CacheStage(_NestingStage):
 
     def produce(self, ctx: StageContext, out: Output) -> None:
         if self._refill is not None:
-            self._open(ctx, self.inner, self._refill, None)
+            # the pass as it was made: its run's seed was also the root of any run in it
+            self._open(ctx, self.inner, self._refill, None, root=self._refill)
             self.store.commit([data for data, _ in self._it], self._refill)
             self._units, self._refill = self.store.units, None
         if self._units is not None:

@@ -19,7 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from conveyor.core.errors import DataLossError, InvalidArgumentError, NotFoundError
+from conveyor.core.errors import (
+    CancelledError,
+    DataLossError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from conveyor.core.seeds import GeneratorSeed
 from conveyor.pipeline import _structure as st
 from conveyor.pipeline.stage import (
@@ -622,6 +627,8 @@ class IterableSource(Stage):
                 try:
                     batch.append(next(self._it))
                     self._count += 1
+                except CancelledError as e:  # from the user's iterable: see st.call
+                    raise st.function_error(self._make, e) from e
                 except StopIteration:
                     self._it = None
                     self._epoch += 1
