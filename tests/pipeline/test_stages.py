@@ -151,16 +151,22 @@ def _unseeded_cache(path=None) -> cp.Pipeline:
     )
 
 
-@pytest.mark.parametrize("cut", [5, 7, 12, 19])
-def test_an_unseeded_cache_resumes_with_the_seed_that_filled_it(cut):
-    # filled by one run's drawn seed, served by another's: the state names the first
-    pipe = _unseeded_cache()
-    filled = [int(v) for v in pipe]
+@pytest.mark.parametrize("repeat", [False, True], ids=["cache", "cache().repeat(2)"])
+@pytest.mark.parametrize("cut", [0, 1, 3, 5, 7, 12, 19])
+def test_an_unseeded_cache_resumes_with_the_seed_that_filled_it(cut, repeat):
+    # filled by one run's drawn seed, served by another's: the state names the first,
+    # also where no unit was whole yet (the state's "caches")
+    def make():
+        return _unseeded_cache().repeat(2) if repeat else _unseeded_cache()
+
+    pipe = make()
+    [int(v) for v in pipe]  # fills the cache
+    served = [int(v) for v in pipe]
     it = iter(pipe)
     head = [int(next(it)) for _ in range(cut)]
     state = it.state_dict()
     it.close()
-    assert head + [int(v) for v in _unseeded_cache().iterate(state)] == filled
+    assert head + [int(v) for v in make().iterate(state)] == served
 
 
 def test_a_cache_file_keeps_the_seed_that_made_it(tmp_path):

@@ -35,6 +35,24 @@ STATE_VERSION = 2
 _END = object()
 
 
+def _cache_seeds(pipe: Any) -> list[int | None]:
+    """The seed that filled each of ``pipe``'s caches (None: not filled), for a state."""
+    from conveyor.pipeline.nested import caches_of
+
+    return [c.store.seed if c.store.units is not None else None for c in caches_of(pipe)]
+
+
+def _hint_caches(pipe: Any, state: dict[str, Any]) -> None:
+    """Caches that were filled where ``state`` was saved and are empty here (a new
+    process) will be filled with the seed that filled them there."""
+    from conveyor.pipeline.nested import caches_of
+
+    seeds = state.get("caches") or []
+    for cache, seed in zip(caches_of(pipe), seeds):
+        if isinstance(seed, int) and not isinstance(seed, bool) and cache.store.units is None:
+            cache.store.hint = seed
+
+
 def _plain(x: Any) -> Any:
     """A state with NumPy scalars and arrays turned into Python ints, floats and lists."""
     if isinstance(x, dict):
@@ -108,6 +126,7 @@ class PipelineIterator(Iterator[Any]):
         if state is not None:
             check_state(state, self._fingerprint)
             seed, mark, skip = state["seed"], state.get("mark"), int(state.get("skip", 0))
+            _hint_caches(pipe, state)
         if seed is None:
             seed = options.seed
         if seed is None:
@@ -220,12 +239,14 @@ class PipelineIterator(Iterator[Any]):
     def state_dict(self) -> dict[str, Any]:
         """Where this run is: small, plain Python (JSON-able), and enough for
         ``pipe.iterate(state)`` to yield exactly what this run would have yielded next
-        (in deterministic mode; see the module docstring otherwise)."""
+        (in deterministic mode; see the module docstring otherwise) — also in another
+        process, where a ``cache()`` the run served from is empty: ``"caches"`` names the
+        seed that filled each."""
         if self._rows_left:
             mark, skip = self._before, self._done
         else:
             mark, skip = self._mark, 0
-        return {
+        state = {
             "version": STATE_VERSION,
             "fingerprint": list(self._fingerprint),
             "seed": self._seed,
@@ -233,6 +254,10 @@ class PipelineIterator(Iterator[Any]):
             "mark": _plain(mark),
             "skip": skip,
         }
+        caches = _cache_seeds(self._pipe)
+        if caches:  # the seeds that filled its caches, for a resume where they are gone
+            state["caches"] = caches
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restart this iterator at ``state`` (from :meth:`state_dict`).
@@ -244,6 +269,7 @@ class PipelineIterator(Iterator[Any]):
         check_state(state, self._fingerprint)
         self.close()
         self._finalizer.detach()
+        _hint_caches(self._pipe, state)
         self._seed = int(state["seed"])
         self._start(state.get("mark"), int(state.get("skip", 0)))
 

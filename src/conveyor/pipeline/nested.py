@@ -39,6 +39,7 @@ class _NestingStage(Stage):
     neither a finished epoch nor a complete cache)."""
 
     inputs = 0
+    inner: Any  # the pipeline it runs
 
     def _begin(self) -> None:
         self._it: Any = None
@@ -117,6 +118,9 @@ class _Store:
         self.lock = threading.Lock()
         self.units: list[Any] | None = None
         self.seed: int | None = None  # of the run that filled it (None: read from a file)
+        # the seed a resumed run is to fill it with (see caches_of): the one that filled
+        # it where the state was saved
+        self.hint: int | None = None
 
     def load(self) -> list[Any] | None:
         with self.lock:
@@ -189,8 +193,11 @@ class CacheStage(_NestingStage):
         self._fill: list[Any] | None = []
         self._refill: int | None = None
         # The pass cached is the same whichever epoch of a repeat around the cache makes
-        # it (after a resume, a later one): its seed is the outermost run's.
-        self._seed = ctx.root_seed
+        # it (after a resume, a later one): its seed is the outermost run's — or, in a
+        # run resumed from a state saved while the cache served, the one that filled it.
+        with self.store.lock:
+            hint, self.store.hint = self.store.hint, None
+        self._seed = ctx.root_seed if hint is None or self._units is not None else hint
         if state is not None:
             if "pos" in state:
                 self._pos = int(state["pos"])
@@ -235,3 +242,20 @@ class CacheStage(_NestingStage):
         if self._fill is not None:
             self._fill.append(data)
         out.emit(data, {"fill": mark}, [])
+
+
+def caches_of(pipe: Any) -> list[CacheStage]:
+    """Every ``cache()`` in ``pipe``, nested ones too, in one fixed order (depth first):
+    a state lists the seeds that filled them in this order, so that a run resumed where
+    a cache is gone fills it as it was (:class:`~conveyor.pipeline.iterator.PipelineIterator`)."""
+    found: list[CacheStage] = []
+    stack = [pipe]
+    while stack:
+        p = stack.pop()
+        stage = p._stage
+        if isinstance(stage, CacheStage):
+            found.append(stage)
+        if isinstance(stage, _NestingStage):
+            stack.append(stage.inner)
+        stack.extend(reversed(p._parents))
+    return found
