@@ -143,29 +143,27 @@ def augment(recipe: str, image_size: int) -> Any:
             img = image.random_brightness(img, 32.0, rng=rng)
             img = image.random_contrast(img, 0.7, 1.3, rng=rng)
             img = np.clip(img, 0.0, 255.0)
-        return {
-            "image": img,
-            "boxes": boxes.astype(np.float32),
-            "labels": el["labels"],
-            "image_id": el["image_id"],
-            "frame": frame,
-        }
+        return _element(el, img, boxes, frame)
 
     return fn
 
 
 def _fitted(image_size: int) -> Any:
     def fn(el: dict[str, Any]) -> dict[str, Any]:
-        img, boxes, frame = _fit(el["image"], el["boxes"], image_size)
-        return {
-            "image": img,
-            "boxes": boxes.astype(np.float32),
-            "labels": el["labels"],
-            "image_id": el["image_id"],
-            "frame": frame,
-        }
+        return _element(el, *_fit(el["image"], el["boxes"], image_size))
 
     return fn
+
+
+def _element(el: dict[str, Any], img: Any, boxes: Any, frame: Any) -> dict[str, Any]:
+    """What the detector's inputs yield for ``el``: its fitted image, boxes and frame."""
+    return {
+        "image": img,
+        "boxes": boxes.astype(np.float32),
+        "labels": el["labels"],
+        "image_id": el["image_id"],
+        "frame": frame,
+    }
 
 
 def train_inputs(
