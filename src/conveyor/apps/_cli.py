@@ -287,3 +287,27 @@ def finish_training(interrupted: str | None, exit_on_signal: bool) -> int:
         sys.stderr.flush()
         os._exit(status)
     return status
+
+
+def eval_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``EvalConfig`` fields every ``eval`` command takes from the same flags."""
+    return {
+        "checkpoint_dir": args.checkpoint_dir,
+        "eval_dir": args.eval_dir,
+        "data_dir": args.data_dir,
+        "eval_interval_secs": args.eval_interval_secs,
+        "run_once": args.run_once,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "summaries": not args.no_summaries,
+    }
+
+
+def run_eval(eval_loop: Callable[..., Any], config: Any) -> int:
+    """An ``eval`` command's run and exit status: 0; 1 when ``run_once`` found no
+    checkpoint to evaluate; 130 on Ctrl-C (the watching loop's way to stop)."""
+    try:
+        results = eval_loop(config)
+    except KeyboardInterrupt:
+        return 130
+    return 0 if results or not config.run_once else 1

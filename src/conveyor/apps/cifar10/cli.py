@@ -351,22 +351,9 @@ def _eval(args: argparse.Namespace) -> int:
     from conveyor.apps.cifar10.eval import EvalConfig, eval_loop
 
     config = EvalConfig(
-        checkpoint_dir=args.checkpoint_dir,
-        eval_dir=args.eval_dir,
-        data_dir=args.data_dir,
-        eval_data=args.eval_data,
-        num_examples=args.num_examples,
-        eval_interval_secs=args.eval_interval_secs,
-        run_once=args.run_once,
-        batch_size=args.batch_size,
-        device=args.device,
-        summaries=not args.no_summaries,
+        **_cli.eval_options(args), eval_data=args.eval_data, num_examples=args.num_examples
     )
-    try:
-        results = eval_loop(config)
-    except KeyboardInterrupt:
-        return 130
-    return 0 if results or not args.run_once else 1
+    return _cli.run_eval(eval_loop, config)
 
 
 def _features(args: argparse.Namespace) -> int:

@@ -238,22 +238,8 @@ def _train(args: argparse.Namespace, argv: Sequence[str], error: Any, exit_on_si
 def _eval(args: argparse.Namespace) -> int:
     from conveyor.apps.detection.eval import EvalConfig, eval_loop
 
-    config = EvalConfig(
-        checkpoint_dir=args.checkpoint_dir,
-        eval_dir=args.eval_dir,
-        data_dir=args.data_dir,
-        split=args.split,
-        eval_interval_secs=args.eval_interval_secs,
-        run_once=args.run_once,
-        batch_size=args.batch_size,
-        device=args.device,
-        summaries=not args.no_summaries,
-    )
-    try:
-        results = eval_loop(config)
-    except KeyboardInterrupt:
-        return 130
-    return 0 if results or not args.run_once else 1
+    config = EvalConfig(**_cli.eval_options(args), split=args.split)
+    return _cli.run_eval(eval_loop, config)
 
 
 def _predict(args: argparse.Namespace) -> int:
