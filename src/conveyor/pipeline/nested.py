@@ -210,8 +210,7 @@ class CacheStage(_NestingStage):
                             "this state was saved while a cache served, but the pipeline "
                             "it caches is endless: it cannot be filled again here"
                         )
-                    seed = state.get("seed")
-                    self._refill = ctx.root_seed if seed is None else int(seed)
+                    self._refill = self._seed
             else:  # resumed halfway through filling: this pass cannot complete the cache
                 self._inner_state = state.get("fill")
                 self._fill = None
@@ -229,7 +228,7 @@ class CacheStage(_NestingStage):
                 raise EndOfStream
             data = self._units[self._pos]
             self._pos += 1
-            out.emit(st.readonly(data), {"pos": self._pos, "seed": self.store.seed}, [])
+            out.emit(st.readonly(data), {"pos": self._pos}, [])
             return
         if self._it is None:
             self._open(ctx, self.inner, self._seed, self._inner_state)
